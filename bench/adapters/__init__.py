@@ -1,0 +1,38 @@
+"""One adapter per benchmarked system; imported lazily so a missing peer breaks only its row."""
+
+from __future__ import annotations
+
+import importlib
+
+from adapters.base import Adapter, RunSpec
+
+#: System name -> ``module:Class`` of its adapter.
+ADAPTERS: dict[str, str] = {
+    "qframe": "adapters.qframe:QframeAdapter",
+    "huey": "adapters.huey:HueyAdapter",
+    "celery": "adapters.celery:CeleryAdapter",
+    "djangoq": "adapters.djangoq:DjangoQAdapter",
+    "rq": "adapters.rq:RQAdapter",
+    "dramatiq": "adapters.dramatiq:DramatiqAdapter",
+}
+
+#: Redis database number of each system, so a crashed run never leaks into another's.
+REDIS_DB: dict[str, int] = {
+    "qframe": 1,
+    "huey": 2,
+    "celery": 3,
+    "djangoq": 4,
+    "rq": 5,
+    "dramatiq": 6,
+}
+
+
+def load(spec: RunSpec) -> Adapter:
+    """Import and build the adapter for ``spec.system``."""
+    try:
+        target = ADAPTERS[spec.system]
+    except KeyError:
+        raise ValueError(f"unknown system {spec.system!r}; known: {', '.join(ADAPTERS)}") from None
+    module, cls = target.split(":")
+    adapter: Adapter = getattr(importlib.import_module(module), cls)(spec)
+    return adapter

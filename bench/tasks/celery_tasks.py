@@ -1,0 +1,22 @@
+"""Celery's benchmark task: Redis as broker and result backend."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+app = Celery(
+    "celery_tasks", broker=os.environ["BENCH_REDIS_URL"], backend=os.environ["BENCH_REDIS_URL"]
+)
+app.conf.update(
+    broker_connection_retry_on_startup=True,
+    task_ignore_result=False,
+    worker_hijack_root_logger=True,
+)
+
+
+@app.task
+def inc(x: int) -> int:
+    """Return ``x + 1``."""
+    return x + 1

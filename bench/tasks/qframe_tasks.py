@@ -1,0 +1,6 @@
+"""qframe's benchmark task; enqueued by name as ``qframe_tasks.inc``."""
+
+
+def inc(x: int) -> int:
+    """Return ``x + 1``."""
+    return x + 1

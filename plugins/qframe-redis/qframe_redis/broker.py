@@ -1,0 +1,319 @@
+"""RedisBroker: an at-least-once queue on Redis lists, a lease sorted set and Lua scripts.
+
+Layout of queue ``default`` with the default prefix (one hash tag, so one cluster slot)::
+
+    qframe:{default}:ready         list  ids waiting; enqueue LPUSHes, dequeue RPOPs (FIFO)
+    qframe:{default}:msg           hash  id -> payload
+    qframe:{default}:attempts      hash  id -> deliveries so far (the claim token)
+    qframe:{default}:leased        zset  id -> lease deadline in ms (server clock)
+    qframe:{default}:delayed       zset  id -> due time in ms (server clock)
+    qframe:{default}:notify        list  wake-up tokens for blocked consumers (expires)
+    qframe:{default}:dead          hash  id -> quarantine reason
+    qframe:{default}:dead:payload  hash  id -> payload of a quarantined message
+
+Heartbeats live outside the queues: ``qframe:stat:<key>`` (a string with a PX expiry)
+and the registry ``qframe:stats`` (a sorted set of stat keys by expiry time).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis.exceptions
+from redis.cluster import RedisCluster
+
+from qframe.brokers.base import Broker, Message
+from qframe.errors import ConfigError
+from qframe_redis.connection import (
+    DEFAULT_PREFIX,
+    Client,
+    connect,
+    redacted,
+    translate_errors,
+)
+from qframe_redis.scripts import BROKER_SCRIPTS, Scripts
+
+#: Longest single blocking call inside ``dequeue`` (seconds), so that due delayed
+#: messages and expired leases are noticed while waiting.
+BLOCK_CAP = 1.0
+#: How long (ms) a heartbeat's registry entry outlives its expiry (clock skew margin).
+STAT_GRACE_MS = 60_000
+#: Messages per enqueue script call in ``enqueue_many``.
+CHUNK = 1000
+
+
+def queue_keys(prefix: str, queue: str) -> dict[str, str]:
+    """The Redis keys of ``queue``, by role; all share the hash tag ``{queue}``."""
+    tag = f"{prefix}:{{{queue}}}"
+    roles = ("ready", "msg", "attempts", "leased", "delayed", "notify", "dead", "dead:payload")
+    return {role: f"{tag}:{role}" for role in roles}
+
+
+def _split_ack_id(ack_id: str) -> tuple[str, str] | None:
+    message_id, sep, token = ack_id.rpartition(":")
+    return (message_id, token) if sep and message_id and token else None
+
+
+def _pairs(ack_ids: Iterable[str]) -> list[str]:
+    args: list[str] = []
+    for ack_id in ack_ids:
+        parts = _split_ack_id(ack_id)
+        if parts is not None:
+            args.extend(parts)
+    return args
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisBroker(Broker):
+    """A queue on Redis (single server, Sentinel or Cluster) with leases and dead letters.
+
+    ``options`` are redis-py keyword options plus ``prefix`` (key prefix, default
+    ``qframe``) and ``cluster`` (True to treat a ``redis://`` URL as a cluster node).
+    """
+
+    def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
+        super().__init__(url, queue, lease=lease, **options)
+        if not queue:
+            raise ConfigError("the redis broker needs a non-empty queue name")
+        if lease <= 0:
+            raise ConfigError(f"lease must be positive, not {lease}")
+        self.prefix = str(options.get("prefix") or DEFAULT_PREFIX)
+        self.keys = queue_keys(self.prefix, queue)
+        self._client: Client | None = None
+        self._scripts: Scripts | None = None
+
+    # -- plumbing ----------------------------------------------------------------------
+    @property
+    def client(self) -> Client:
+        """The redis-py client, connected on first use."""
+        if self._client is None:
+            self._client = connect(self.url, self.options)
+        return self._client
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        if self._scripts is None:
+            self._scripts = Scripts(self.client, BROKER_SCRIPTS, "broker_common")
+        return self._scripts(name, [self.keys[k] for k in keys], list(args))
+
+    def _errors(self) -> Any:
+        return translate_errors(self.url, "redis broker")
+
+    @property
+    def _lease_ms(self) -> int:
+        return max(1, round(self.lease * 1000))
+
+    # -- producing -----------------------------------------------------------------------
+    def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
+        """Store ``payload`` (visible after ``delay`` seconds) and return its message id."""
+        message_id = uuid.uuid4().hex
+        with self._errors():
+            self._run(
+                "enqueue",
+                ("ready", "delayed", "msg", "notify"),
+                (max(0, round(delay * 1000)), message_id, payload),
+            )
+        return message_id
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        """Store several payloads with one script call per 1000; return their ids in order."""
+        ids = [uuid.uuid4().hex for _ in payloads]
+        with self._errors():
+            for start in range(0, len(ids), CHUNK):
+                args: list[Any] = [0]
+                for message_id, payload in zip(
+                    ids[start : start + CHUNK], payloads[start : start + CHUNK], strict=True
+                ):
+                    args += (message_id, payload)
+                self._run("enqueue", ("ready", "delayed", "msg", "notify"), args)
+        return ids
+
+    # -- consuming -----------------------------------------------------------------------
+    def _claim(self, count: int) -> tuple[list[Message], int]:
+        reply = self._run(
+            "dequeue", ("ready", "leased", "delayed", "msg", "attempts"), (count, self._lease_ms)
+        )
+        messages = []
+        for i in range(1, len(reply), 3):
+            message_id = _text(reply[i])
+            attempts = int(reply[i + 1])
+            messages.append(
+                Message(
+                    ack_id=f"{message_id}:{attempts}",
+                    payload=bytes(reply[i + 2]),
+                    attempts=attempts,
+                    message_id=message_id,
+                )
+            )
+        return messages, int(reply[0])
+
+    def _block_cap(self) -> float:
+        socket_timeout = self.options.get("socket_timeout", 5.0)
+        if socket_timeout is None:
+            return BLOCK_CAP
+        return max(0.01, min(BLOCK_CAP, float(socket_timeout) / 2))
+
+    def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
+        """Lease up to ``count`` messages in one script call, blocking up to ``wait`` s.
+
+        While waiting it blocks on the queue's notify list (BLPOP) for at most a second
+        at a time, and never past the moment a delayed message is due or a lease runs
+        out, then runs the claim script again.
+        """
+        if count <= 0:
+            return []
+        deadline = time.monotonic() + max(0.0, wait)
+        cap = self._block_cap()
+        with self._errors():
+            while True:
+                messages, next_ms = self._claim(count)
+                left = deadline - time.monotonic()
+                if messages or left <= 0:
+                    return messages
+                block = min(left, cap)
+                if next_ms >= 0:
+                    block = min(block, next_ms / 1000)
+                self.client.blpop([self.keys["notify"]], timeout=max(block, 0.01))
+
+    def ack(self, ack_id: str) -> None:
+        """Remove the message of this delivery; a stale or repeated ack does nothing."""
+        self.ack_many([ack_id])
+
+    def ack_many(self, ack_ids: Iterable[str]) -> None:
+        """Acknowledge several deliveries in one script call."""
+        args = _pairs(ack_ids)
+        if args:
+            with self._errors():
+                self._run("ack", ("leased", "msg", "attempts"), args)
+
+    def nack(self, ack_id: str) -> None:
+        """Put the message of this delivery back at the front of the queue at once."""
+        args = _pairs([ack_id])
+        if args:
+            with self._errors():
+                self._run("nack", ("leased", "attempts", "ready", "notify"), args)
+
+    def touch(self, ack_ids: Sequence[str]) -> None:
+        """Restart the lease of these deliveries (those still holding it) in one call."""
+        args = _pairs(ack_ids)
+        if args:
+            with self._errors():
+                self._run("touch", ("leased", "attempts"), [self._lease_ms, *args])
+
+    def quarantine(self, ack_id: str, reason: str) -> None:
+        """Move the message of this delivery to the queue's dead letters with ``reason``."""
+        parts = _split_ack_id(ack_id)
+        if parts is not None:
+            with self._errors():
+                self._run(
+                    "quarantine", ("leased", "msg", "attempts", "dead", "dead:payload"), (*parts, reason)
+                )
+
+    def dead_letters(self) -> list[tuple[str, str, bytes]]:
+        """The quarantined messages of this queue as ``(message_id, reason, payload)``."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(self.keys["dead"])
+            pipe.hgetall(self.keys["dead:payload"])
+            reasons, payloads = pipe.execute()
+        return [
+            (_text(message_id), _text(reason), bytes(payloads[message_id]))
+            for message_id, reason in reasons.items()
+            if message_id in payloads
+        ]
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _sizes(self) -> tuple[int, int]:
+        with self._errors():
+            waiting, leased = self._run("sizes", ("ready", "leased", "delayed"))
+        return int(waiting), int(leased)
+
+    def queue_size(self) -> int:
+        """Messages waiting: ready, delayed, and leased ones whose lease ran out."""
+        return self._sizes()[0]
+
+    def lock_size(self) -> int:
+        """Messages whose lease is running now."""
+        return self._sizes()[1]
+
+    def purge(self) -> None:
+        """Delete every message of this queue, leased, delayed or dead."""
+        with self._errors():
+            self.client.delete(*self.keys.values())
+
+    def ping(self) -> bool:
+        """Return True when the server answers; raise BrokerError (within seconds) if not."""
+        with self._errors():
+            return bool(self.client.ping())
+
+    def warnings(self) -> list[str]:
+        """A line per server whose ``maxmemory-policy`` may evict queued messages."""
+        lines = []
+        with self._errors():
+            client = self.client
+            nodes: list[tuple[str, Any]]
+            if isinstance(client, RedisCluster):
+                nodes = [(n.name, client.get_redis_connection(n)) for n in client.get_primaries()]
+            else:
+                nodes = [(redacted(self.url), client)]
+            for name, node in nodes:
+                try:
+                    reply = node.config_get("maxmemory-policy")
+                except redis.exceptions.ResponseError:
+                    continue  # CONFIG disabled or renamed (managed Redis): cannot tell
+                policy = _text(next(iter(reply.values()), b"")) if reply else ""
+                if policy and policy != "noeviction":
+                    lines.append(
+                        f"redis at {name} has maxmemory-policy {policy}: when memory runs out it "
+                        "evicts keys and queued tasks are lost; set maxmemory-policy noeviction"
+                    )
+        return lines
+
+    def info(self) -> str:
+        """One line describing the broker (password hidden)."""
+        return f"RedisBroker {redacted(self.url)} queue={self.queue} prefix={self.prefix}"
+
+    # -- cluster heartbeats ----------------------------------------------------------------
+    def _stat_key(self, key: str) -> str:
+        return f"{self.prefix}:stat:{key}"
+
+    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
+        """Save a heartbeat as ``{prefix}:stat:<key>`` expiring after ``ttl`` seconds."""
+        ttl_ms = max(1, round(ttl * 1000))
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(self._stat_key(key), value, px=ttl_ms)
+            pipe.zadd(f"{self.prefix}:stats", {key: time.time() * 1000 + ttl_ms})
+            pipe.execute()
+
+    def get_stats(self) -> list[bytes]:
+        """Every live heartbeat under this prefix (all queues).
+
+        The registry ``{prefix}:stats`` names the stat keys, so no SCAN is needed (it
+        works the same on a cluster). Entries are pruned a minute after their expiry, a
+        margin for clocks that differ between hosts; the keys' own PX expiry decides.
+        """
+        registry = f"{self.prefix}:stats"
+        with self._errors():
+            client = self.client
+            client.zremrangebyscore(registry, "-inf", time.time() * 1000 - STAT_GRACE_MS)
+            keys = [_text(k) for k in client.zrange(registry, 0, -1)]
+            if not keys:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(self._stat_key(key))
+            values = pipe.execute()
+        return [bytes(v) for v in values if v is not None]
+
+    def close(self) -> None:
+        """Release the connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._scripts = None

@@ -1,0 +1,42 @@
+-- KEYS: ready, leased, delayed, msg, attempts   ARGV: count, lease_ms
+-- Returns {0, id1, attempts1, payload1, ...} when it leased messages, else
+-- {ms until a delayed message is due or a lease runs out (-1: nothing pending)}.
+local now = now_ms()
+-- Due delayed messages join the back of the line, earliest first.
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
+if #due > 0 then
+  redis.call('ZREM', KEYS[3], unpack(due))
+  redis.call('LPUSH', KEYS[1], unpack(due))
+end
+-- Expired leases go back to the front of the line, longest expired first.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+if #expired > 0 then
+  redis.call('ZREM', KEYS[2], unpack(expired))
+  for i = #expired, 1, -1 do redis.call('RPUSH', KEYS[1], expired[i]) end
+end
+local out = {0}
+local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
+if ids then
+  local deadline = now + tonumber(ARGV[2])
+  for _, id in ipairs(ids) do
+    local payload = redis.call('HGET', KEYS[4], id)
+    if payload then
+      local n = redis.call('HINCRBY', KEYS[5], id, 1)
+      redis.call('ZADD', KEYS[2], deadline, id)
+      out[#out + 1] = id
+      out[#out + 1] = n
+      out[#out + 1] = payload
+    end
+  end
+end
+if #out > 1 then return out end
+local nxt = -1
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first > 0 then
+    local at = tonumber(first[2])
+    if nxt < 0 or at < nxt then nxt = at end
+  end
+end
+if nxt >= 0 then nxt = math.max(nxt - now, 1) end
+return {nxt}

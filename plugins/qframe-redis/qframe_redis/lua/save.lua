@@ -1,0 +1,48 @@
+-- ARGV: P, save_limit, ttl_ms, then 11 fields per result:
+--   id, blob, name, func, group ('' for none, else '=' .. name), success ('1'/'0'),
+--   started, stopped, attempts, cluster, busy seconds
+prune()
+local limit = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local expires = 0
+if ttl > 0 then expires = now_ms() + ttl end
+for i = 4, #ARGV, 11 do
+  local id, group, success, stopped = ARGV[i], ARGV[i + 4], ARGV[i + 5] == '1', ARGV[i + 7]
+  drop(id)
+  if not (success and limit < 0) then
+    local key = P .. 'r:' .. id
+    redis.call('HSET', key, 'blob', ARGV[i + 1], 'name', ARGV[i + 2], 'func', ARGV[i + 3],
+      'group', group, 'success', ARGV[i + 5], 'started', ARGV[i + 6], 'stopped', stopped,
+      'attempts', ARGV[i + 8], 'cluster', ARGV[i + 9])
+    if ttl > 0 then
+      redis.call('PEXPIRE', key, ttl)
+      redis.call('ZADD', EXP, expires, id)
+    end
+    if success then
+      redis.call('ZADD', OK, stopped, id)
+    else
+      redis.call('ZADD', FAIL, stopped, id)
+    end
+    redis.call('HSET', DUR, id, ARGV[i + 10])
+    if #group > 0 then
+      local g = string.sub(group, 2)
+      redis.call('ZADD', P .. 'group:' .. g, stopped, id)
+      if success then redis.call('ZADD', P .. 'groupok:' .. g, stopped, id) end
+      redis.call('HSET', GRP, id, g)
+      redis.call('SADD', GROUPS, g)
+    end
+    local done = P .. 'done:' .. id
+    redis.call('LPUSH', done, '1')
+    redis.call('LTRIM', done, 0, 15)
+    redis.call('EXPIRE', done, 60)
+  end
+end
+-- save_limit N > 0: keep the N most recent successes (at most 1000 trimmed per call).
+if limit > 0 then
+  local extra = redis.call('ZCARD', OK) - limit
+  if extra > 0 then
+    local victims = redis.call('ZRANGE', OK, 0, math.min(extra, 1000) - 1)
+    for _, id in ipairs(victims) do drop(id) end
+  end
+end
+return 1

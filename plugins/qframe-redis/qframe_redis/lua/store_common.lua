@@ -1,0 +1,41 @@
+-- Shared by the store scripts. Every key of a store shares one hash tag ({results}),
+-- so KEYS name the fixed index keys and ARGV[1] is the prefix of the per-result keys:
+--   KEYS[1] ok      zset  task id -> stopped, successes (save_limit trims the oldest)
+--   KEYS[2] fail    zset  task id -> stopped, failures
+--   KEYS[3] dur     hash  task id -> stopped - started (seconds), for tally()
+--   KEYS[4] grp     hash  task id -> group name
+--   KEYS[5] exp     zset  task id -> expiry (ms, server clock) when result_ttl is set
+--   KEYS[6] groups  set   names of groups that have results
+--   P .. 'r:' .. id           hash  blob and metadata of one result
+--   P .. 'group:' .. g        zset  task id -> stopped, the group's results
+--   P .. 'groupok:' .. g      zset  task id -> stopped, the group's successes
+--   P .. 'done:' .. id        list  save notification for wait() (expires after 60 s)
+local P = ARGV[1]
+local OK, FAIL, DUR, GRP, EXP, GROUPS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Remove result `id` and every index entry of it; return 1 when its record existed.
+local function drop(id)
+  local g = redis.call('HGET', GRP, id)
+  if g then
+    redis.call('ZREM', P .. 'group:' .. g, id)
+    redis.call('ZREM', P .. 'groupok:' .. g, id)
+    redis.call('HDEL', GRP, id)
+    if redis.call('EXISTS', P .. 'group:' .. g) == 0 then redis.call('SREM', GROUPS, g) end
+  end
+  redis.call('ZREM', OK, id)
+  redis.call('ZREM', FAIL, id)
+  redis.call('ZREM', EXP, id)
+  redis.call('HDEL', DUR, id)
+  return redis.call('DEL', P .. 'r:' .. id)
+end
+
+-- Forget results whose result_ttl ran out (their record expired by itself).
+local function prune()
+  local ids = redis.call('ZRANGEBYSCORE', EXP, '-inf', now_ms(), 'LIMIT', 0, 500)
+  for _, id in ipairs(ids) do drop(id) end
+end

@@ -1,0 +1,41 @@
+"""The Lua scripts of the broker and the store, read from ``qframe_redis/lua/*.lua``.
+
+Each script is the shared prelude of its side (``broker_common.lua`` or
+``store_common.lua``) followed by its own body, registered once per client with
+``register_script`` (EVALSHA, falling back to EVAL after a server restart).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from redis.commands.core import Script
+
+from qframe_redis.connection import Client
+
+BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
+STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge")
+
+
+@cache
+def source(name: str, prelude: str) -> str:
+    """The full text of script ``name``: ``prelude`` then the script's body."""
+    folder = files("qframe_redis").joinpath("lua")
+    common = folder.joinpath(f"{prelude}.lua").read_text(encoding="utf-8")
+    body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return f"{common}\n{body}"
+
+
+class Scripts:
+    """The scripts of one side, registered on one client; call them by name."""
+
+    def __init__(self, client: Client, names: tuple[str, ...], prelude: str) -> None:
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(source(name, prelude)) for name in names
+        }
+
+    def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run script ``name`` with ``keys`` and ``args`` and return its raw reply."""
+        return self._scripts[name](keys=keys, args=args)

@@ -1,0 +1,163 @@
+"""RedisStore: task results by id on Redis, with group and time indexes kept by Lua scripts.
+
+Every key of a store shares the hash tag ``{results}`` (one cluster slot), so one script
+call saves a whole batch atomically: the result hashes ``{prefix}:{results}:r:<id>``
+(blob plus metadata), the group indexes, the success/failure indexes by stopped time
+that ``save_limit`` trims and ``tally`` counts, and the per-task notification lists
+``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait` blocks on.
+See ``qframe_redis/lua/store_common.lua`` for the full layout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from qframe.stores.base import ResultMeta, Store, Tally
+from qframe_redis.connection import DEFAULT_PREFIX, Client, connect, redacted, translate_errors
+from qframe_redis.scripts import STORE_SCRIPTS, Scripts
+
+#: Results per save script call.
+CHUNK = 500
+#: Longest single BLPOP inside ``wait`` (seconds), well below the socket timeout.
+BLOCK_CAP = 2.0
+#: Seconds a save notification is kept for a late ``wait``.
+NOTIFY_TTL = 60
+
+
+class RedisStore(Store):
+    """Results on Redis (single server, Sentinel or Cluster).
+
+    ``options`` are redis-py keyword options plus ``prefix`` (default ``qframe``),
+    ``cluster`` (True to treat a ``redis://`` URL as a cluster node) and ``result_ttl``
+    (seconds after which a saved result expires by itself; unset keeps results).
+    """
+
+    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+        super().__init__(url, save_limit=save_limit, **options)
+        self.prefix = str(options.get("prefix") or DEFAULT_PREFIX)
+        ttl = options.get("result_ttl")
+        self.result_ttl: float | None = float(ttl) if ttl else None
+        #: Prefix of every key of this store (includes the hash tag).
+        self.base = f"{self.prefix}:{{results}}:"
+        self.index_keys = [self.base + name for name in ("ok", "fail", "dur", "grp", "exp", "groups")]
+        self._client: Client | None = None
+        self._scripts: Scripts | None = None
+
+    @property
+    def client(self) -> Client:
+        """The redis-py client, connected on first use."""
+        if self._client is None:
+            self._client = connect(self.url, self.options)
+        return self._client
+
+    def _run(self, name: str, *args: Any) -> Any:
+        if self._scripts is None:
+            self._scripts = Scripts(self.client, STORE_SCRIPTS, "store_common")
+        return self._scripts(name, self.index_keys, [self.base, *args])
+
+    def _errors(self) -> Any:
+        return translate_errors(self.url, "redis store")
+
+    def _block_cap(self) -> float:
+        socket_timeout = self.options.get("socket_timeout", 5.0)
+        if socket_timeout is None:
+            return BLOCK_CAP
+        return max(0.01, min(BLOCK_CAP, float(socket_timeout) / 2))
+
+    # -- writing -----------------------------------------------------------------------
+    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        """Save results idempotently by id, one script call per 500, applying save_limit."""
+        ttl_ms = round(self.result_ttl * 1000) if self.result_ttl else 0
+        with self._errors():
+            for start in range(0, len(results), CHUNK):
+                args: list[Any] = [self.save_limit, ttl_ms]
+                for meta, blob in results[start : start + CHUNK]:
+                    args += (
+                        meta.id,
+                        blob,
+                        meta.name,
+                        meta.func,
+                        "" if meta.group is None else "=" + meta.group,
+                        "1" if meta.success else "0",
+                        repr(float(meta.started)),
+                        repr(float(meta.stopped)),
+                        meta.attempts,
+                        meta.cluster,
+                        repr(max(0.0, float(meta.stopped) - float(meta.started))),
+                    )
+                self._run("save", *args)
+
+    def delete(self, task_id: str) -> bool:
+        """Delete one result; return whether it existed."""
+        with self._errors():
+            return bool(self._run("delete", task_id))
+
+    def delete_group(self, group: str) -> int:
+        """Delete a group's results; return how many were deleted."""
+        with self._errors():
+            return int(self._run("group", "delete", group, "1"))
+
+    def purge(self) -> None:
+        """Delete every result of this store (1000 per script call)."""
+        with self._errors():
+            while int(self._run("purge")) > 0:
+                pass
+
+    # -- reading -----------------------------------------------------------------------
+    def get(self, task_id: str) -> bytes | None:
+        """The blob of a result, or None."""
+        with self._errors():
+            blob = self.client.hget(f"{self.base}r:{task_id}", "blob")
+        return None if blob is None else bytes(blob)
+
+    def wait(self, task_id: str, timeout: float) -> bytes | None:
+        """The blob of a result, blocking (BLPOP on its notify list) up to ``timeout`` s."""
+        blob = self.get(task_id)
+        if blob is not None or timeout <= 0:
+            return blob
+        done = f"{self.base}done:{task_id}"
+        deadline = time.monotonic() + timeout
+        cap = self._block_cap()
+        with self._errors():
+            while (left := deadline - time.monotonic()) > 0:
+                if self.client.blpop([done], timeout=max(0.01, min(left, cap))) is None:
+                    continue
+                blob = self.get(task_id)
+                if blob is not None:
+                    # Hand the token on to any other waiter of the same task.
+                    pipe = self.client.pipeline(transaction=False)
+                    pipe.lpush(done, "1")
+                    pipe.expire(done, NOTIFY_TTL)
+                    pipe.execute()
+                    return blob
+        return self.get(task_id)
+
+    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
+        """Blobs of a group's results in the order they stopped."""
+        with self._errors():
+            blobs = self._run("group", "get", group, "1" if failures else "0")
+        return [bytes(b) for b in blobs]
+
+    def count_group(self, group: str, failures: bool = False) -> int:
+        """How many results a group has (failures excluded unless asked for)."""
+        with self._errors():
+            return int(self._run("group", "count", group, "1" if failures else "0"))
+
+    def tally(self, since: float | None = None) -> Tally:
+        """Successes, failures and busy seconds of results stopped since ``since``."""
+        with self._errors():
+            ok, failed, busy = self._run("tally", "-inf" if since is None else repr(float(since)))
+        return Tally(successes=int(ok), failures=int(failed), busy=float(busy))
+
+    def info(self) -> str:
+        """One line describing the store (password hidden)."""
+        return f"RedisStore {redacted(self.url)} prefix={self.prefix} save_limit={self.save_limit}"
+
+    def close(self) -> None:
+        """Release the connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._scripts = None

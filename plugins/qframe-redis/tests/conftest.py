@@ -1,0 +1,249 @@
+"""Redis servers the tests start themselves (never the one on port 6379).
+
+:class:`RedisServer` runs one ``redis-server`` on a free loopback port with an
+append-only file fsynced on every write, so :meth:`RedisServer.kill_hard` followed by
+:meth:`RedisServer.restart` shows what survives a crash. :class:`RedisClusterServers`
+runs three cluster-enabled servers joined with ``redis-cli --cluster create``.
+
+Every server dies with the test process: a finalizer, an ``atexit`` hook and (on Linux)
+``PR_SET_PDEATHSIG`` so that even a SIGKILLed pytest leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from qframe.testing import free_port, require_binary
+
+START_TIMEOUT = 10.0
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: get SIGKILLed when the test process dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class RedisServer:
+    """One ``redis-server`` process on 127.0.0.1 with its own data directory."""
+
+    def __init__(self, binary: str, directory: Path, *, port: int | None = None, args: tuple[str, ...] = ()):
+        self.binary = binary
+        self.directory = directory
+        self.port = port or free_port()
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.directory / "redis.log"
+
+    def client(self, **options: Any) -> redis.Redis:
+        """A plain redis-py client of this server."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=2, **options)
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING."""
+        command = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--dir", str(self.directory),
+            "--logfile", str(self.log),
+            "--daemonize", "no",
+            *self.args,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        probe = self.client(socket_timeout=1)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+                    raise RuntimeError(f"redis-server on port {self.port} exited:\n{tail}")
+                try:
+                    if probe.ping():
+                        return self
+                except redis.exceptions.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+                time.sleep(0.02)
+        finally:
+            probe.close()
+
+    def kill_hard(self) -> None:
+        """SIGKILL the server and wait until its pid is gone."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> RedisServer:
+        """Start the server again on the same port and directory (it reloads its AOF)."""
+        self.kill_hard()
+        return self.start()
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill_hard()
+                return
+        self.process = None
+
+
+class RedisClusterServers:
+    """Three cluster-enabled servers (no replicas) joined into one Redis Cluster."""
+
+    def __init__(self, binary: str, cli: str, directory: Path) -> None:
+        self.cli = cli
+        self.nodes = []
+        for i in range(3):
+            bus = free_port()
+            args = (
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "5000",
+                "--cluster-port", str(bus),
+                "--appendfsync", "everysec",
+            )  # fmt: skip
+            self.nodes.append(RedisServer(binary, directory / f"node{i}", args=args))
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://`` with every node as a startup node."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> RedisClusterServers:
+        """Start the nodes, create the cluster and wait for ``cluster_state:ok`` everywhere."""
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes)]
+            + ["--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 20
+        for node in self.nodes:
+            client = node.client(socket_timeout=1)
+            try:
+                while b"cluster_state:ok" not in client.execute_command("CLUSTER INFO"):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
+                    time.sleep(0.05)
+            finally:
+                client.close()
+        return self
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+
+def _start_or_stop(server: Any, request: pytest.FixtureRequest) -> None:
+    request.addfinalizer(server.stop)
+    server.start()
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    """Path of ``redis-server`` (skips locally, fails under CI=true when missing)."""
+    return require_binary("redis-server")
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> RedisServer:
+    """One Redis server shared by the whole session."""
+    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis"))
+    _start_or_stop(server, request)
+    return server
+
+
+@pytest.fixture
+def own_redis_server(
+    redis_binary: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., RedisServer]:
+    """Start a private Redis server for one test (for fault tests and odd configs)."""
+
+    def start(*args: str) -> RedisServer:
+        server = RedisServer(redis_binary, tmp_path / f"redis-{uuid.uuid4().hex[:6]}", args=args)
+        _start_or_stop(server, request)
+        return server
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's Redis server."""
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> RedisClusterServers:
+    """A three-node Redis Cluster shared by the session's cluster tests."""
+    cli = require_binary("redis-cli")
+    cluster = RedisClusterServers(redis_binary, cli, tmp_path_factory.mktemp("redis-cluster"))
+    _start_or_stop(cluster, request)
+    return cluster
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Any]]:
+    """Objects with ``close()`` registered here are closed after the test."""
+    items: list[Any] = []
+    yield items
+    for item in items:
+        with contextlib.suppress(Exception):
+            item.close()

@@ -1,0 +1,223 @@
+"""The qframe broker and store contracts against a single Redis server."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from qframe.brokers.base import Broker
+from qframe.stores.base import Store
+from qframe.testing import BrokerContract, StoreContract, free_port, make_meta
+from qframe_redis import RedisBroker, RedisStore
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class TestRedisBroker(BrokerContract):
+    """BrokerContract on one server."""
+
+    @pytest.fixture
+    def broker_factory(self, redis_url: str, key_prefix: str) -> Any:
+        return lambda queue, lease: RedisBroker(redis_url, queue, lease=lease, prefix=key_prefix)
+
+    @pytest.fixture
+    def dead_broker(self) -> Broker:
+        return RedisBroker(f"redis://127.0.0.1:{free_port()}/0", "q", lease=5)
+
+
+class TestRedisStore(StoreContract):
+    """StoreContract on one server."""
+
+    @pytest.fixture
+    def store_factory(self, redis_url: str, key_prefix: str) -> Any:
+        return lambda save_limit=0, **options: RedisStore(
+            redis_url, save_limit=save_limit, prefix=key_prefix, **options
+        )
+
+
+# -- behaviour beyond the contract ----------------------------------------------------------
+
+
+@pytest.fixture
+def broker(redis_url: str, key_prefix: str, cleanup: list[Any]) -> RedisBroker:
+    broker = RedisBroker(redis_url, "extra", lease=30, prefix=key_prefix)
+    cleanup.append(broker)
+    return broker
+
+
+def test_attempts_count_every_delivery(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    broker = RedisBroker(redis_url, "attempts", lease=0.2, prefix=key_prefix)
+    cleanup.append(broker)
+    broker.enqueue(b"x")
+    seen = []
+    for _ in range(3):
+        [message] = broker.dequeue(1, wait=3.0)
+        seen.append((message.attempts, message.ack_id))
+    assert [a for a, _ in seen] == [1, 2, 3]
+    assert len({ack for _, ack in seen}) == 3
+    broker.touch([seen[0][1], seen[1][1]])  # stale claims: no effect on the live one
+    broker.ack(seen[-1][1])
+    assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+
+
+def test_blocking_dequeue_notices_a_due_delayed_message(broker: RedisBroker) -> None:
+    broker.enqueue(b"soon", delay=0.4)
+    start = time.monotonic()
+    got = broker.dequeue(1, wait=5.0)
+    elapsed = time.monotonic() - start
+    assert [m.payload for m in got] == [b"soon"]
+    assert 0.3 <= elapsed < 1.5
+
+
+def test_blocking_dequeue_notices_an_expired_lease(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    broker = RedisBroker(redis_url, "expiry", lease=0.4, prefix=key_prefix)
+    cleanup.append(broker)
+    broker.enqueue(b"orphan")
+    [first] = broker.dequeue(1)
+    start = time.monotonic()
+    [second] = broker.dequeue(1, wait=5.0)
+    assert second.message_id == first.message_id and second.attempts == 2
+    assert time.monotonic() - start < 1.5
+
+
+@contextlib.contextmanager
+def sent_commands(client: Any) -> Iterator[list[str]]:
+    """Record the name of every command ``client`` sends (one entry per round trip)."""
+    sent: list[str] = []
+    original = client.execute_command
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return original(*args, **kwargs)
+
+    client.execute_command = counted
+    try:
+        yield sent
+    finally:
+        del client.execute_command
+
+
+def test_blocking_dequeue_does_not_busy_poll(broker: RedisBroker) -> None:
+    with sent_commands(broker.client) as sent:
+        start = time.monotonic()
+        assert broker.dequeue(1, wait=1.5) == []
+        assert time.monotonic() - start >= 1.4
+    # A 1 ms busy poll would send hundreds of commands; blocking (<= 1 s per BLPOP) a few.
+    assert sent.count("BLPOP") == 2
+    assert len(sent) <= 5
+
+
+def test_bulk_dequeue_and_ack_many_are_one_round_trip_each(broker: RedisBroker) -> None:
+    broker.enqueue_many([f"m{i}".encode() for i in range(50)])
+    broker.dequeue(1)  # loads the scripts
+    with sent_commands(broker.client) as sent:
+        batch = broker.dequeue(40)
+        broker.ack_many([m.ack_id for m in batch])
+    assert len(batch) == 40
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert (broker.queue_size(), broker.lock_size()) == (9, 1)
+
+
+def test_wait_blocks_instead_of_polling(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    writer = RedisStore(redis_url, prefix=key_prefix)
+    cleanup += [store, writer]
+    meta = make_meta()
+    threading.Timer(1.0, lambda: writer.save(meta, b"late")).start()
+    with sent_commands(store.client) as sent:
+        start = time.monotonic()
+        assert store.wait(meta.id, timeout=5.0) == b"late"
+        assert 0.9 <= time.monotonic() - start < 2.5
+    assert sent == ["HGET", "BLPOP", "HGET"]
+
+
+def test_every_waiter_of_one_task_wakes(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    stores = [RedisStore(redis_url, prefix=key_prefix) for _ in range(4)]
+    cleanup.extend(stores)
+    meta = make_meta()
+    results: list[tuple[bytes | None, float]] = []
+
+    def wait(store: Store) -> None:
+        start = time.monotonic()
+        results.append((store.wait(meta.id, timeout=8.0), time.monotonic() - start))
+
+    threads = [threading.Thread(target=wait, args=(s,)) for s in stores[1:]]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    stores[0].save(meta, b"ready")
+    for thread in threads:
+        thread.join(10)
+    assert [blob for blob, _ in results] == [b"ready"] * 3
+    assert max(elapsed for _, elapsed in results) < 3.0
+
+
+def test_result_ttl_expires_results_and_their_indexes(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix, result_ttl=0.5)
+    cleanup.append(store)
+    group = uuid.uuid4().hex
+    meta = make_meta(group=group)
+    store.save(meta, b"cached")
+    assert store.get(meta.id) == b"cached"
+    assert store.count_group(group) == 1
+    time.sleep(0.7)
+    assert store.get(meta.id) is None
+    assert store.count_group(group, failures=True) == 0
+    assert store.tally().successes == 0
+    store.purge()
+
+
+def test_save_limit_deletes_trimmed_records(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix, save_limit=3)
+    cleanup.append(store)
+    base = time.time()
+    metas = [make_meta(stopped=base + i, group="g") for i in range(6)]
+    store.save_many([(m, f"r{i}".encode()) for i, m in enumerate(metas)])
+    assert [store.get(m.id) for m in metas] == [None, None, None, b"r3", b"r4", b"r5"]
+    assert store.get_group("g") == [b"r3", b"r4", b"r5"]
+    store.purge()
+    assert list(store.client.scan_iter(match=f"{key_prefix}:*")) == []
+
+
+def test_resaving_moves_a_result_between_indexes(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    cleanup.append(store)
+    meta = make_meta(group="a", success=False)
+    store.save(meta, b"failed")
+    store.save(make_meta(meta.id, group="b"), b"fixed")
+    assert store.count_group("a", failures=True) == 0
+    assert store.get_group("b", failures=False) == [b"fixed"]
+    tally = store.tally()
+    assert (tally.successes, tally.failures) == (1, 0)
+    raw = store.client.hgetall(f"{key_prefix}:{{results}}:r:{meta.id}")
+    assert raw[b"group"] == b"=b" and raw[b"success"] == b"1" and raw[b"func"] == b"math.floor"
+    store.purge()
+
+
+def test_purge_removes_every_key_of_a_queue(broker: RedisBroker) -> None:
+    broker.enqueue_many([b"1", b"2"])
+    broker.enqueue(b"3", delay=60)
+    [message] = broker.dequeue(1)
+    broker.quarantine(message.ack_id, "bad")
+    broker.purge()
+    assert list(broker.client.scan_iter(match=f"{broker.prefix}:{{extra}}:*")) == []
+    assert broker.dead_letters() == []
+
+
+def test_stats_are_shared_across_queues(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+    one = RedisBroker(redis_url, "one", prefix=key_prefix)
+    two = RedisBroker(redis_url, "two", prefix=key_prefix)
+    cleanup += [one, two]
+    one.set_stat("a", b"A", ttl=5)
+    two.set_stat("b", b"B", ttl=5)
+    one.set_stat("a", b"A2", ttl=5)
+    assert sorted(one.get_stats()) == [b"A2", b"B"]
+    assert two.client.pttl(f"{key_prefix}:stat:a") > 0

@@ -1,0 +1,53 @@
+"""qframe: a distributed task queue with a tiny core, pluggy hooks and stevedore drivers.
+
+Enqueue with :func:`async_task`, read results with :func:`result` / :func:`fetch`, run
+workers with ``qframe cluster``. Plugins implement hooks from :mod:`qframe.hookspecs`
+with :data:`hookimpl`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from qframe.client import (
+    Client,
+    async_task,
+    async_tasks,
+    count_group,
+    default_client,
+    delete_group,
+    fetch,
+    fetch_group,
+    queue_size,
+    result,
+    result_group,
+)
+from qframe.config import Config
+from qframe.config import load as load_config
+from qframe.decorator import task
+from qframe.hookspecs import hookimpl
+from qframe.task import Task, TaskResult
+
+try:
+    __version__ = version("qframe")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Client",
+    "Config",
+    "Task",
+    "TaskResult",
+    "__version__",
+    "async_task",
+    "async_tasks",
+    "count_group",
+    "default_client",
+    "delete_group",
+    "fetch",
+    "fetch_group",
+    "hookimpl",
+    "load_config",
+    "queue_size",
+    "result",
+    "result_group",
+    "task",
+]

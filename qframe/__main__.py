@@ -1,0 +1,5 @@
+"""``python -m qframe`` runs the command line."""
+
+from qframe.cli import main
+
+main()

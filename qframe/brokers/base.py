@@ -1,0 +1,125 @@
+"""The Broker ABC: the delivery contract every broker driver keeps.
+
+A broker moves opaque, already-signed payloads (``bytes``) for one queue. Delivery is
+**at-least-once**: :meth:`Broker.dequeue` leases each message for ``lease`` seconds and
+counts the delivery; :meth:`Broker.ack` removes it; :meth:`Broker.nack` returns it at
+once; a lease that runs out returns it by itself. Acks, nacks and lease extensions are
+conditional on the claim: after a message was re-delivered, the old ``ack_id`` no longer
+touches it. ``qframe.testing.BrokerContract`` checks all of this against a real server.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery of a queued payload."""
+
+    #: Identifies this delivery (message and claim) for ack, nack and touch.
+    ack_id: str
+    #: The signed payload exactly as it was enqueued.
+    payload: bytes
+    #: Deliveries of this message so far, this one included (1 on the first delivery).
+    attempts: int
+    #: The broker's id of the message, stable across deliveries (for log lines).
+    message_id: str
+
+
+class Broker(abc.ABC):
+    """A queue of payloads with leases; one instance serves one queue in one thread."""
+
+    #: True for brokers that need no server (a missing secret key may be generated).
+    embedded: bool = False
+
+    def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
+        self.url = url
+        self.queue = queue
+        self.lease = lease
+        self.options = options
+
+    # -- producing -------------------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
+        """Store ``payload`` (visible after ``delay`` seconds) and return its message id."""
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        """Store several payloads; return the ids of those stored, in order."""
+        return [self.enqueue(payload) for payload in payloads]
+
+    # -- consuming -------------------------------------------------------------------
+    @abc.abstractmethod
+    def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
+        """Lease up to ``count`` visible messages, waiting up to ``wait`` s for the first."""
+
+    @abc.abstractmethod
+    def ack(self, ack_id: str) -> None:
+        """Remove the message of this delivery; a stale or repeated ack does nothing."""
+
+    def ack_many(self, ack_ids: Iterable[str]) -> None:
+        """Acknowledge several deliveries (drivers batch this into few round trips)."""
+        for ack_id in ack_ids:
+            self.ack(ack_id)
+
+    @abc.abstractmethod
+    def nack(self, ack_id: str) -> None:
+        """Make the message of this delivery visible again at once."""
+
+    @abc.abstractmethod
+    def touch(self, ack_ids: Sequence[str]) -> None:
+        """Restart the lease of these deliveries (for tasks that wait or run long)."""
+
+    @abc.abstractmethod
+    def quarantine(self, ack_id: str, reason: str) -> None:
+        """Move the message aside as a dead letter (kept, countable), e.g. a bad signature."""
+
+    @abc.abstractmethod
+    def dead_letters(self) -> list[tuple[str, str, bytes]]:
+        """The quarantined messages of this queue as ``(message_id, reason, payload)``."""
+
+    # -- bookkeeping ---------------------------------------------------------------
+    @abc.abstractmethod
+    def queue_size(self) -> int:
+        """Messages waiting (not leased now), delayed ones included."""
+
+    @abc.abstractmethod
+    def lock_size(self) -> int:
+        """Messages leased now."""
+
+    @abc.abstractmethod
+    def purge(self) -> None:
+        """Delete every message of this queue, leased or not."""
+
+    @abc.abstractmethod
+    def ping(self) -> bool:
+        """Return True when the server answers; raise :class:`~qframe.errors.BrokerError` if not."""
+
+    def warnings(self) -> list[str]:
+        """Configuration problems of the server that may lose tasks, logged at cluster start."""
+        return []
+
+    def info(self) -> str:
+        """One line describing the broker, for logs and ``qframe info``."""
+        return f"{type(self).__name__} {self.url or ''} queue={self.queue}".strip()
+
+    # -- cluster heartbeats --------------------------------------------------------
+    @abc.abstractmethod
+    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
+        """Save a cluster heartbeat that disappears after ``ttl`` seconds."""
+
+    @abc.abstractmethod
+    def get_stats(self) -> list[bytes]:
+        """Every live heartbeat saved on this broker (all queues)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for drivers without connections
+        """Release connections; the instance is not used afterwards."""
+
+    @classmethod
+    def local_key_file(cls, url: str | None) -> Path | None:
+        """For embedded brokers, the file where a generated secret key lives."""
+        return None

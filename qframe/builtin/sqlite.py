@@ -1,0 +1,339 @@
+"""The embedded default: broker and result store in one SQLite file (stdlib only).
+
+WAL mode lets producers, the cluster and ``qframe info`` read and write at once. A claim is
+one ``UPDATE ... RETURNING`` statement, so two clusters on one file never get the same
+message. Each claim writes a fresh token; ack, nack and touch match on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from qframe.brokers.base import Broker, Message
+from qframe.errors import BrokerError
+from qframe.stores.base import ResultMeta, Store, Tally
+
+DEFAULT_PATH = "qframe.db"
+BUSY_TIMEOUT = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS qframe_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    visible REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    token TEXT
+);
+CREATE INDEX IF NOT EXISTS qframe_queue_ready ON qframe_queue (queue, visible, id);
+CREATE TABLE IF NOT EXISTS qframe_dead (
+    id INTEGER PRIMARY KEY, queue TEXT NOT NULL, payload BLOB NOT NULL,
+    reason TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS qframe_stats (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS qframe_results (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, func TEXT NOT NULL, grp TEXT,
+    success INTEGER NOT NULL, started REAL NOT NULL, stopped REAL NOT NULL,
+    attempts INTEGER NOT NULL, cluster TEXT NOT NULL, blob BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS qframe_results_group ON qframe_results (grp, stopped);
+CREATE INDEX IF NOT EXISTS qframe_results_success ON qframe_results (success, stopped);
+CREATE INDEX IF NOT EXISTS qframe_results_stopped ON qframe_results (stopped);
+"""
+
+
+def db_path(url: str | None) -> Path:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (or a plain path)."""
+    if not url:
+        return Path(DEFAULT_PATH)
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if not rest.startswith("/"):
+            raise BrokerError(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+        return Path(rest[1:] or DEFAULT_PATH)
+    if "://" in url:
+        raise BrokerError(f"the sqlite driver cannot use {url!r}: expected sqlite:///path/to/file.db")
+    return Path(url)
+
+
+class Database:
+    """One connection to the qframe SQLite file, shared by the threads of one object."""
+
+    def __init__(self, url: str | None) -> None:
+        self.path = db_path(url)
+        self.lock = threading.Lock()
+        try:
+            if self.path.parent != Path():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            with self.lock:
+                self.conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise BrokerError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        """Run one statement and return its rows."""
+        try:
+            with self.lock:
+                return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise BrokerError(f"SQLite error on {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on error)."""
+        try:
+            with self.lock:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise BrokerError(f"SQLite error on {self.path}: {exc}") from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows in one write transaction."""
+        with self.write() as conn:
+            conn.executemany(sql, rows)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self.lock:
+            self.conn.close()
+
+
+def _split(ack_id: str) -> tuple[int, str]:
+    row, _, token = ack_id.partition(":")
+    return int(row), token
+
+
+class SQLiteBroker(Broker):
+    """The embedded broker: a table of messages with leases, in a local file."""
+
+    embedded = True
+
+    def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
+        super().__init__(url, queue, lease=lease, **options)
+        self.db = Database(url)
+        self._last_purge_of_stats = 0.0
+
+    @classmethod
+    def local_key_file(cls, url: str | None) -> Path:
+        """The generated secret key lives beside the database, as ``<db>.key``."""
+        path = db_path(url)
+        return path.with_name(path.name + ".key")
+
+    def info(self) -> str:
+        """The database file and queue."""
+        return f"sqlite {self.db.path.resolve()} queue={self.queue}"
+
+    def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
+        """Insert one message."""
+        rows = self.db.execute(
+            "INSERT INTO qframe_queue (queue, payload, visible) VALUES (?, ?, ?) RETURNING id",
+            (self.queue, payload, time.time() + delay),
+        )
+        return str(rows[0][0])
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        """Insert several messages in one transaction."""
+        now = time.time()
+        sql = "INSERT INTO qframe_queue (queue, payload, visible) VALUES (?, ?, ?) RETURNING id"
+        with self.db.write() as conn:
+            ids = [str(conn.execute(sql, (self.queue, payload, now)).fetchone()[0]) for payload in payloads]
+        return ids
+
+    def _claim(self, count: int) -> list[Message]:
+        now = time.time()
+        if not self.db.execute(
+            "SELECT 1 FROM qframe_queue WHERE queue = ? AND visible <= ? LIMIT 1", (self.queue, now)
+        ):
+            return []
+        token = secrets.token_hex(8)
+        rows = self.db.execute(
+            "UPDATE qframe_queue SET visible = ?, attempts = attempts + 1, token = ? "
+            "WHERE id IN (SELECT id FROM qframe_queue WHERE queue = ? AND visible <= ? "
+            "ORDER BY visible, id LIMIT ?) RETURNING id, payload, attempts",
+            (now + self.lease, token, self.queue, now, count),
+        )
+        rows.sort()
+        return [Message(f"{row}:{token}", payload, attempts, str(row)) for row, payload, attempts in rows]
+
+    def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
+        """Claim up to ``count`` messages, polling with a short backoff for up to ``wait`` s."""
+        deadline = time.monotonic() + wait
+        pause = 0.001
+        while True:
+            messages = self._claim(count)
+            left = deadline - time.monotonic()
+            if messages or left <= 0:
+                return messages
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, float(self.options.get("poll", 0.05)))
+
+    def ack(self, ack_id: str) -> None:
+        """Delete the message if this delivery still holds it."""
+        self.db.execute("DELETE FROM qframe_queue WHERE id = ? AND token = ?", _split(ack_id))
+
+    def ack_many(self, ack_ids: Iterable[str]) -> None:
+        """Delete several messages in one transaction."""
+        self.db.executemany("DELETE FROM qframe_queue WHERE id = ? AND token = ?", [_split(a) for a in ack_ids])
+
+    def nack(self, ack_id: str) -> None:
+        """Make the message visible now."""
+        row, token = _split(ack_id)
+        self.db.execute(
+            "UPDATE qframe_queue SET visible = ?, token = NULL WHERE id = ? AND token = ?",
+            (time.time(), row, token),
+        )
+
+    def touch(self, ack_ids: Sequence[str]) -> None:
+        """Restart the leases of these deliveries."""
+        until = time.time() + self.lease
+        self.db.executemany(
+            "UPDATE qframe_queue SET visible = ? WHERE id = ? AND token = ?",
+            [(until, *_split(ack_id)) for ack_id in ack_ids],
+        )
+
+    def quarantine(self, ack_id: str, reason: str) -> None:
+        """Move the message to the dead-letter table."""
+        row, token = _split(ack_id)
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO qframe_dead (id, queue, payload, reason, created) "
+                "SELECT id, queue, payload, ?, ? FROM qframe_queue WHERE id = ? AND token = ?",
+                (reason, time.time(), row, token),
+            )
+            conn.execute("DELETE FROM qframe_queue WHERE id = ? AND token = ?", (row, token))
+
+    def dead_letters(self) -> list[tuple[str, str, bytes]]:
+        """The quarantined messages of this queue."""
+        rows = self.db.execute(
+            "SELECT id, reason, payload FROM qframe_dead WHERE queue = ? ORDER BY id", (self.queue,)
+        )
+        return [(str(row), reason, payload) for row, reason, payload in rows]
+
+    def queue_size(self) -> int:
+        """Messages not leased now."""
+        rows = self.db.execute(
+            "SELECT count(*) FROM qframe_queue WHERE queue = ? AND (token IS NULL OR visible <= ?)",
+            (self.queue, time.time()),
+        )
+        return int(rows[0][0])
+
+    def lock_size(self) -> int:
+        """Messages leased now."""
+        rows = self.db.execute(
+            "SELECT count(*) FROM qframe_queue WHERE queue = ? AND token IS NOT NULL AND visible > ?",
+            (self.queue, time.time()),
+        )
+        return int(rows[0][0])
+
+    def purge(self) -> None:
+        """Delete this queue's messages."""
+        self.db.execute("DELETE FROM qframe_queue WHERE queue = ?", (self.queue,))
+
+    def ping(self) -> bool:
+        """Check that the file answers a query."""
+        self.db.execute("SELECT 1")
+        return True
+
+    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
+        """Save a heartbeat; expired ones are cleared now and then."""
+        now = time.time()
+        self.db.execute("INSERT OR REPLACE INTO qframe_stats VALUES (?, ?, ?)", (key, value, now + ttl))
+        if now - self._last_purge_of_stats > 60:
+            self._last_purge_of_stats = now
+            self.db.execute("DELETE FROM qframe_stats WHERE expires <= ?", (now,))
+
+    def get_stats(self) -> list[bytes]:
+        """Live heartbeats."""
+        rows = self.db.execute("SELECT value FROM qframe_stats WHERE expires > ? ORDER BY key", (time.time(),))
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+
+class SQLiteStore(Store):
+    """The embedded result store, in the same file as the broker by default."""
+
+    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+        super().__init__(url, save_limit=save_limit, **options)
+        self.db = Database(url)
+        self._saved_since_prune = 0
+
+    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        """Insert or replace results; prune old successes every ``save_limit // 10`` saves."""
+        rows = [
+            (m.id, m.name, m.func, m.group, int(m.success), m.started, m.stopped, m.attempts, m.cluster, blob)
+            for m, blob in results
+            if not (m.success and self.save_limit < 0)
+        ]
+        if rows:
+            self.db.executemany("INSERT OR REPLACE INTO qframe_results VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        if self.save_limit > 0:
+            self._saved_since_prune += len(rows)
+            if self._saved_since_prune >= max(1, self.save_limit // 10):
+                self._saved_since_prune = 0
+                self.db.execute(
+                    "DELETE FROM qframe_results WHERE id IN (SELECT id FROM qframe_results "
+                    "WHERE success = 1 ORDER BY stopped DESC LIMIT -1 OFFSET ?)",
+                    (self.save_limit,),
+                )
+
+    def get(self, task_id: str) -> bytes | None:
+        """The blob of a result."""
+        rows = self.db.execute("SELECT blob FROM qframe_results WHERE id = ?", (task_id,))
+        return rows[0][0] if rows else None
+
+    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
+        """Blobs of a group, oldest first."""
+        extra = "" if failures else " AND success = 1"
+        rows = self.db.execute(f"SELECT blob FROM qframe_results WHERE grp = ?{extra} ORDER BY stopped", (group,))
+        return [row[0] for row in rows]
+
+    def count_group(self, group: str, failures: bool = False) -> int:
+        """Results of a group."""
+        extra = "" if failures else " AND success = 1"
+        return int(self.db.execute(f"SELECT count(*) FROM qframe_results WHERE grp = ?{extra}", (group,))[0][0])
+
+    def delete_group(self, group: str) -> int:
+        """Delete a group's results."""
+        return len(self.db.execute("DELETE FROM qframe_results WHERE grp = ? RETURNING id", (group,)))
+
+    def delete(self, task_id: str) -> bool:
+        """Delete one result."""
+        return bool(self.db.execute("DELETE FROM qframe_results WHERE id = ? RETURNING id", (task_id,)))
+
+    def tally(self, since: float | None = None) -> Tally:
+        """Counts of results stopped since ``since``."""
+        successes, failures, busy = self.db.execute(
+            "SELECT coalesce(sum(success), 0), coalesce(sum(1 - success), 0), "
+            "coalesce(sum(stopped - started), 0.0) FROM qframe_results WHERE stopped >= ?",
+            (since if since is not None else float("-inf"),),
+        )[0]
+        return Tally(int(successes), int(failures), float(busy))
+
+    def purge(self) -> None:
+        """Delete every result."""
+        self.db.execute("DELETE FROM qframe_results")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()

@@ -1,0 +1,180 @@
+"""The ``qframe`` command line: cluster, info, enqueue, result, plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+import qframe
+from qframe import drivers
+from qframe.client import Client
+from qframe.cluster.stat import Stat
+from qframe.config import Config
+from qframe.config import load as load_config
+from qframe.errors import QFrameError
+from qframe.log import configure as configure_logging
+from qframe.plugins import list_plugins, make_plugin_manager
+from qframe.task import resolve
+
+
+def _config(ctx: click.Context, **overrides: Any) -> Config:
+    params = ctx.find_root().params
+    return load_config(overrides, config_file=params.get("config_file"))
+
+
+def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn qframe errors into one ``qframe: error: ...`` line and exit code 2."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QFrameError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"qframe: error: {line}", err=True)
+            sys.exit(2)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+@click.version_option(qframe.__version__, prog_name="qframe")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A qframe.toml or pyproject.toml.")
+def cli(config_file: str | None) -> None:
+    """qframe: a distributed task queue."""
+
+
+@cli.command()
+@click.option("--name", help="Cluster (queue) name [env QFRAME_CLUSTER_NAME].")
+@click.option("--workers", type=int, help="Worker processes [env QFRAME_WORKERS].")
+@click.option("--broker", help="Broker driver name or module:Class [env QFRAME_BROKER].")
+@click.option("--broker-url", help="Broker location [env QFRAME_BROKER_URL].")
+@click.option("--timeout", type=float, help="Seconds a task may run [env QFRAME_TIMEOUT].")
+@click.pass_context
+@fail_cleanly
+def cluster(ctx: click.Context, **overrides: Any) -> None:
+    """Start a cluster in the foreground; SIGTERM or Ctrl-C stops it."""
+    from qframe.cluster.cluster import Cluster
+
+    config = _config(ctx, **overrides)
+    configure_logging(config.log_level)
+    sys.path.insert(0, os.getcwd())  # tasks.py beside the cluster imports by dotted path
+    sys.exit(Cluster(config).run())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@fail_cleanly
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Clusters, queue sizes and task counts."""
+    config = _config(ctx)
+    broker = drivers.make_broker(config)
+    store = drivers.make_store(config)
+    now = time.time()
+    hour, minute, second = store.tally(now - 3600), store.tally(now - 60), store.tally(now - 1)
+    total = store.tally()
+    done = total.successes + total.failures
+    report = {
+        "queue": config.name,
+        "broker": broker.info(),
+        "clusters": [vars(stat) for stat in Stat.all(broker)],
+        "queued": broker.queue_size(),
+        "leased": broker.lock_size(),
+        "dead_letters": len(broker.dead_letters()),
+        "successes": total.successes,
+        "failures": total.failures,
+        "tasks_per_second": second.successes + second.failures,
+        "tasks_per_minute": minute.successes + minute.failures,
+        "tasks_per_hour": hour.successes + hour.failures,
+        "average_seconds": total.busy / done if done else 0.0,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"qframe clusters on {report['broker']}")
+    for column in ("cluster", "name", "host", "status", "workers", "uptime (s)", "reincarnations"):
+        table.add_column(column)
+    for stat in Stat.all(broker):
+        table.add_row(
+            stat.cluster_id[:8], stat.name, stat.host, stat.status, str(len(stat.workers)),
+            f"{stat.uptime:.0f}", str(stat.reincarnations),
+        )
+    console.print(table)
+    for key in ("queued", "leased", "dead_letters", "successes", "failures",
+                "tasks_per_second", "tasks_per_minute", "tasks_per_hour"):
+        console.print(f"{key.replace('_', ' ')}: {report[key]}")
+    console.print(f"average time: {report['average_seconds']:.4f} s")
+
+
+@cli.command()
+@click.argument("func")
+@click.argument("args", required=False, default="[]")
+@click.option("--kwargs", "kwargs_json", default="{}", help="Keyword arguments as a JSON object.")
+@click.option("--cluster", "cluster_name", help="Queue to send to.")
+@click.pass_context
+@fail_cleanly
+def enqueue(ctx: click.Context, func: str, args: str, kwargs_json: str, cluster_name: str | None) -> None:
+    """Enqueue FUNC (a dotted path) with ARGS (a JSON list); print the task id."""
+    try:
+        arguments, kwargs = json.loads(args), json.loads(kwargs_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}") from None
+    if not isinstance(arguments, list) or not isinstance(kwargs, dict):
+        raise click.BadParameter("ARGS must be a JSON list and --kwargs a JSON object")
+    sys.path.insert(0, os.getcwd())
+    resolve(func)  # a path that does not import is refused before anything is enqueued
+    client = Client(_config(ctx))
+    click.echo(client.async_task(func, *arguments, q_options={"cluster": cluster_name}, **kwargs))
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--wait", type=float, default=0.0, help="Seconds to wait for the result.")
+@click.pass_context
+@fail_cleanly
+def result(ctx: click.Context, task_id: str, wait: float) -> None:
+    """Print a task's result record as JSON (exit 1 if there is none yet)."""
+    record = Client(_config(ctx)).fetch(task_id, wait=wait)
+    if record is None:
+        click.echo(f"qframe: no result for task {task_id}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(vars(record), indent=2, default=repr))
+
+
+@cli.command()
+@click.pass_context
+@fail_cleanly
+def plugins(ctx: click.Context) -> None:
+    """Installed hook plugins, and every driver by group."""
+    pm = make_plugin_manager(_config(ctx))
+    click.echo("hook plugins:")
+    listing = list_plugins(pm)
+    for name, hooks in listing:
+        click.echo(f"  {name}: {', '.join(hooks) or '(no hooks)'}")
+    if not listing:
+        click.echo("  (none)")
+    for kind, group in drivers.GROUPS.items():
+        click.echo(f"{group}: {', '.join(drivers.available(kind)) or '(none)'}")
+
+
+def main() -> None:
+    """Entry point of the ``qframe`` script: let plugins add commands, then run."""
+    try:
+        config = load_config(environ=os.environ, cwd=Path.cwd())
+        make_plugin_manager(config).hook.qframe_register_commands(cli=cli)
+    except QFrameError:
+        pass  # the chosen command reports the configuration problem itself
+    cli(prog_name="qframe")

@@ -1,0 +1,229 @@
+"""The producer side: enqueue tasks and read their results.
+
+:class:`Client` is built from a :class:`~qframe.config.Config`; the module-level functions
+(``qframe.async_task`` and friends) use a default client built lazily from the project's
+config file and ``QFRAME_*`` environment variables, once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pluggy
+
+from qframe.brokers.base import Broker
+from qframe.config import Config
+from qframe.config import load as load_config
+from qframe.drivers import key_file, make_broker, make_store
+from qframe.plugins import has_impls, make_plugin_manager, notify
+from qframe.serialize import Codec, result_codec, secret_keys
+from qframe.stores.base import Store
+from qframe.task import OPTION_NAMES, Task, TaskResult, func_path
+
+TaskFunc = str | Callable[..., Any]
+
+
+class Client:
+    """Enqueues tasks to a cluster's queue and reads results from its store (thread-safe)."""
+
+    def __init__(self, config: Config | None = None, pm: pluggy.PluginManager | None = None) -> None:
+        self.config = config or load_config()
+        self.pm = pm or make_plugin_manager(self.config)
+        self._local = threading.local()
+        self._keys: list[str] | None = None
+        self._result_codec: Codec | None = None
+        self._enqueue_hooks = has_impls(self.pm, "qframe_pre_enqueue") or has_impls(self.pm, "qframe_post_enqueue")
+
+    # -- connections (one per thread, per queue) ----------------------------------------
+    def _queue(self, cluster: str | None) -> tuple[Config, Broker, Codec]:
+        name = cluster or self.config.name
+        cache: dict[str, tuple[Config, Broker, Codec]] = self._local.__dict__.setdefault("queues", {})
+        if name not in cache:
+            config = self.config.for_cluster(name)
+            if self._keys is None:
+                self._keys = secret_keys(config.secret_key, config.secret_key_fallbacks, key_file(config), config.broker)
+            codec = Codec(self._keys, name, config.serializer, config.compress)
+            cache[name] = (config, make_broker(config), codec)
+        return cache[name]
+
+    @property
+    def store(self) -> Store:
+        """This thread's connection to the result store."""
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = make_store(self.config)
+        return store
+
+    # -- enqueueing ----------------------------------------------------------------------
+    def async_task(self, func: TaskFunc, *args: Any, **kwargs: Any) -> str:
+        """Enqueue ``func(*args, **kwargs)`` and return the task id.
+
+        Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``) configure the task and are
+        never passed to ``func``; pass ``q_options={...}`` to give them to ``func`` instead.
+        """
+        task, delay = self._make_task(func, args, kwargs)
+        config, broker, codec = self._queue(task.cluster)
+        if self._enqueue_hooks:
+            notify(self.pm, "qframe_pre_enqueue", task=task)
+        message_id = broker.enqueue(self._encode(codec, task), delay=delay)
+        if self._enqueue_hooks:
+            notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)
+        return task.id
+
+    def async_tasks(self, func: TaskFunc, arguments: Iterable[Sequence[Any]], **options: Any) -> list[str]:
+        """Enqueue ``func(*args)`` for each ``args`` in ``arguments`` in one batch; return the ids."""
+        if set(options) - OPTION_NAMES - {"q_options"}:
+            raise TypeError(f"unknown task options: {sorted(set(options) - OPTION_NAMES)}")
+        tasks = [self._make_task(func, tuple(args), dict(options))[0] for args in arguments]
+        if not tasks:
+            return []
+        config, broker, codec = self._queue(tasks[0].cluster)
+        if self._enqueue_hooks:
+            for task in tasks:
+                notify(self.pm, "qframe_pre_enqueue", task=task)
+        message_ids = broker.enqueue_many([self._encode(codec, task) for task in tasks])
+        if self._enqueue_hooks:
+            for task, message_id in zip(tasks, message_ids, strict=True):
+                notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)
+        return [task.id for task in tasks]
+
+    def _make_task(self, func: TaskFunc, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Task, float]:
+        if "q_options" in kwargs:
+            options = dict(kwargs.pop("q_options"))
+        else:
+            options = {key: kwargs.pop(key) for key in list(kwargs) if key in OPTION_NAMES}
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unknown task options: {sorted(unknown)}")
+        hook = options.get("hook")
+        task = Task(
+            func=func_path(func),
+            args=args,
+            kwargs=kwargs,
+            name=options.get("task_name") or "",
+            group=options.get("group"),
+            hook=func_path(hook) if hook is not None else None,
+            timeout=options.get("timeout"),
+            cluster=options.get("cluster") or self.config.name,
+            save=options.get("save", True),
+            ack_failure=options.get("ack_failure", True),
+            max_attempts=options.get("max_attempts"),
+        )
+        return task, float(options.get("delay") or 0.0)
+
+    @staticmethod
+    def _encode(codec: Codec, task: Task) -> bytes:
+        return codec.encode(task.to_dict(), timeout=task.timeout, max_attempts=task.max_attempts)
+
+    # -- results -------------------------------------------------------------------------
+    def fetch(self, task_id: str, wait: float = 0.0) -> TaskResult | None:
+        """The result record of a task, waiting up to ``wait`` seconds; None if not there."""
+        blob = self.store.wait(task_id, wait) if wait > 0 else self.store.get(task_id)
+        return None if blob is None else self._decode(blob)
+
+    def result(self, task_id: str, wait: float = 0.0) -> Any:
+        """The return value of a task (the error text if it failed), or None if not there."""
+        record = self.fetch(task_id, wait)
+        return None if record is None else record.result
+
+    def fetch_group(self, group: str, failures: bool = True) -> list[TaskResult]:
+        """The result records of a group, in the order they finished."""
+        return [self._decode(blob) for blob in self.store.get_group(group, failures)]
+
+    def result_group(self, group: str, failures: bool = False) -> list[Any]:
+        """The return values of a group, in the order they finished."""
+        return [record.result for record in self.fetch_group(group, failures)]
+
+    def count_group(self, group: str, failures: bool = False) -> int:
+        """How many results a group has (failures only when asked for)."""
+        return self.store.count_group(group, failures)
+
+    def delete_group(self, group: str) -> int:
+        """Delete a group's results; return how many there were."""
+        return self.store.delete_group(group)
+
+    def queue_size(self, cluster: str | None = None) -> int:
+        """Tasks waiting in a cluster's queue (not counting leased ones)."""
+        return self._queue(cluster)[1].queue_size()
+
+    def _decode(self, blob: bytes) -> TaskResult:
+        if self._result_codec is None:
+            self._queue(None)
+            assert self._keys is not None
+            self._result_codec = result_codec(self._keys, self.config)
+        return TaskResult.from_dict(self._result_codec.decode(blob))
+
+    def close(self) -> None:
+        """Close this thread's connections."""
+        for _, broker, _ in self._local.__dict__.pop("queues", {}).values():
+            broker.close()
+        store = self._local.__dict__.pop("store", None)
+        if store is not None:
+            store.close()
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The process's default client, built on first use from config file and environment."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Client()
+        return _default
+
+
+def forget_default() -> None:
+    """Drop the default client (after a fork, or when the environment changed)."""
+    global _default
+    _default = None
+
+
+def async_task(func: TaskFunc, *args: Any, **kwargs: Any) -> str:
+    """Enqueue a task with the default client; see :meth:`Client.async_task`."""
+    return default_client().async_task(func, *args, **kwargs)
+
+
+def async_tasks(func: TaskFunc, arguments: Iterable[Sequence[Any]], **options: Any) -> list[str]:
+    """Enqueue many tasks with the default client; see :meth:`Client.async_tasks`."""
+    return default_client().async_tasks(func, arguments, **options)
+
+
+def result(task_id: str, wait: float = 0.0) -> Any:
+    """A task's return value; see :meth:`Client.result`."""
+    return default_client().result(task_id, wait)
+
+
+def fetch(task_id: str, wait: float = 0.0) -> TaskResult | None:
+    """A task's result record; see :meth:`Client.fetch`."""
+    return default_client().fetch(task_id, wait)
+
+
+def result_group(group: str, failures: bool = False) -> list[Any]:
+    """A group's return values; see :meth:`Client.result_group`."""
+    return default_client().result_group(group, failures)
+
+
+def fetch_group(group: str, failures: bool = True) -> list[TaskResult]:
+    """A group's result records; see :meth:`Client.fetch_group`."""
+    return default_client().fetch_group(group, failures)
+
+
+def count_group(group: str, failures: bool = False) -> int:
+    """A group's result count; see :meth:`Client.count_group`."""
+    return default_client().count_group(group, failures)
+
+
+def delete_group(group: str) -> int:
+    """Delete a group's results; see :meth:`Client.delete_group`."""
+    return default_client().delete_group(group)
+
+
+def queue_size(cluster: str | None = None) -> int:
+    """Tasks waiting in a queue; see :meth:`Client.queue_size`."""
+    return default_client().queue_size(cluster)

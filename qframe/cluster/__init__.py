@@ -1,0 +1,1 @@
+"""The cluster: main process, sentinel, pusher, workers and monitor."""

@@ -1,0 +1,133 @@
+"""The Cluster: the main process that starts the sentinel and runs the stop procedure."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import uuid
+from types import FrameType
+
+import pluggy
+
+from qframe.cluster.context import Context
+from qframe.cluster.sentinel import process_name, run_sentinel
+from qframe.cluster.stat import Stat
+from qframe.config import Config
+from qframe.drivers import key_file, load, make_broker
+from qframe.errors import QFrameError
+from qframe.plugins import make_plugin_manager, notify
+from qframe.processes import ChildProcess, ProcessManager
+from qframe.serialize import secret_keys
+
+log = logging.getLogger("qframe")
+
+
+class Cluster:
+    """One cluster: a sentinel guarding a pusher, ``workers`` workers and a monitor."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager | None = None) -> None:
+        self.config = config
+        self.pm = pm or make_plugin_manager(config)
+        self.cluster_id = uuid.uuid4().hex
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.sentinel: ChildProcess | None = None
+        self.is_starting = self.is_running = self.is_stopping = self.has_stopped = False
+        self._stop_requested = False
+        self._rundir = ""
+
+    @property
+    def timeout(self) -> float | None:
+        """The cluster's task timeout in seconds."""
+        return self.config.timeout
+
+    @property
+    def stat(self) -> Stat | None:
+        """The cluster's last published status, read from the broker."""
+        broker = make_broker(self.config)
+        try:
+            return next((s for s in Stat.all(broker) if s.cluster_id == self.cluster_id), None)
+        finally:
+            broker.close()
+
+    def start(self) -> None:
+        """Start the sentinel and wait until every process is ready."""
+        name = self.config.name
+        self.is_starting = True
+        log.info("Q Cluster %s starting.", name)
+        notify(self.pm, "qframe_cluster_starting", config=self.config)
+        keys = secret_keys(
+            self.config.secret_key, self.config.secret_key_fallbacks, key_file(self.config), self.config.broker
+        )
+        make_broker(self.config).close()  # a bad URL or driver fails here, in one clear line
+        self._rundir = tempfile.mkdtemp(prefix="qframe-")
+        context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
+        processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
+        self._control, sentinel_end = processes.pipe()
+        self.sentinel = processes.start(
+            run_sentinel, (context, self.pm, process_name(), sentinel_end, os.getpid()), "sentinel"
+        )
+        sentinel_end.close()
+        try:
+            ready = self._control.poll(120) and self._control.recv() == "running"
+        except EOFError:
+            ready = False
+        if not ready:
+            self.sentinel.join(5)
+            self._cleanup()
+            raise QFrameError(
+                f"Q Cluster {name} failed to start. Sentinel exited with exit code {self.sentinel.exitcode}."
+            )
+        self.is_starting, self.is_running = False, True
+        log.info("Q Cluster %s running.", name)
+        notify(self.pm, "qframe_cluster_started", cluster=self)
+
+    def stop(self) -> None:
+        """Run the stop procedure and wait for it to finish."""
+        if self.sentinel is None or self.has_stopped:
+            return
+        self.is_stopping = True
+        log.info("Q Cluster %s stopping.", self.config.name)
+        notify(self.pm, "qframe_cluster_stopping", cluster=self)
+        try:
+            self._control.send("stop")
+        except OSError:
+            pass
+        self.sentinel.join(self.config.grace + 60)
+        if self.sentinel.is_alive():
+            log.error("the sentinel did not stop in time; killing it")
+            self.sentinel.kill()
+            self.sentinel.join(5)
+        self._cleanup()
+        self.is_running, self.is_stopping, self.has_stopped = False, False, True
+        log.info("Q Cluster %s has stopped.", self.config.name)
+        notify(self.pm, "qframe_cluster_stopped", cluster=self)
+
+    def run(self) -> int:
+        """Start, wait for SIGTERM or SIGINT (the handler only sets a flag), stop; return an exit code."""
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not self._stop_requested and self.sentinel is not None and self.sentinel.is_alive():
+                time.sleep(0.1)
+            crashed = not self._stop_requested
+            if crashed:
+                log.critical("the sentinel died unexpectedly (exit code %s)", self.sentinel and self.sentinel.exitcode)
+            self.stop()
+            return 1 if crashed else 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_requested = True
+
+    def _cleanup(self) -> None:
+        if self._rundir:
+            shutil.rmtree(self._rundir, ignore_errors=True)

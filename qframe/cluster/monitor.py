@@ -1,0 +1,110 @@
+"""The monitor: saves results to the store, then settles their deliveries with the broker.
+
+Saving comes first: if the store fails, nothing is acknowledged and the lease brings the
+task back (the store saves idempotently by task id, so a second run leaves one result).
+Outcome hooks and each task's own ``hook`` run here, after the save.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+
+import pluggy
+
+from qframe.cluster.channel import Hub, Outcome
+from qframe.cluster.context import Context, boot
+from qframe.drivers import make_broker, make_store
+from qframe.plugins import has_impls, notify
+from qframe.task import TaskResult, resolve
+
+log = logging.getLogger("qframe")
+
+OUTCOME_HOOKS = ("qframe_task_succeeded", "qframe_task_failed", "qframe_task_timed_out", "qframe_task_retrying")
+
+
+class Monitor:
+    """The monitor process."""
+
+    def __init__(self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection) -> None:
+        self.context = context
+        self.pm = pm
+        self.name = name
+        self.control = control
+        self.codec = context.result_codec()
+
+    def run(self, ready: Connection) -> None:
+        """Save and settle outcomes until told to stop and the pusher has gone."""
+        boot(self.context, self.pm, "monitor", self.name)
+        self.broker = make_broker(self.context.config)
+        self.store = make_store(self.context.config)
+        self.listening = any(has_impls(self.pm, hook) for hook in OUTCOME_HOOKS)
+        hub = Hub(self.context.monitor_address, self.context.authkey)
+        ready.send(os.getpid())
+        ready.close()
+        log.info("%s monitoring at %s", self.name, os.getpid())
+        deadline = None
+        while deadline is None or (hub.connections and time.monotonic() < deadline):
+            _, ready_objects = hub.wait([] if deadline else [self.control], 1.0)
+            pending: list[Outcome] = []
+            for obj in ready_objects:
+                if obj is self.control:
+                    deadline = time.monotonic() + 10.0
+                    continue
+                try:
+                    pending.extend(obj.recv())
+                except (EOFError, OSError):
+                    hub.drop(obj)
+            if pending:
+                self.settle(pending)
+        hub.close()
+        log.info("%s stopped monitoring results", self.name)
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Save results, then ack, nack or quarantine their deliveries, then call hooks."""
+        saves = [(o.meta, o.blob) for o in outcomes if o.save and o.meta is not None and o.blob is not None]
+        try:
+            if saves:
+                self.store.save_many(saves)
+        except Exception as exc:
+            log.error("could not save %d results (their tasks will run again): %s", len(saves), exc)
+            return
+        try:
+            self.broker.ack_many([o.ack_id for o in outcomes if o.settle == "ack"])
+            for o in outcomes:
+                if o.settle == "nack":
+                    self.broker.nack(o.ack_id)
+                elif o.settle == "quarantine":
+                    log.error("moved message %s to dead letters: %s", o.ack_id, o.reason)
+                    self.broker.quarantine(o.ack_id, o.reason)
+        except Exception as exc:
+            log.error("could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc)
+        for o in outcomes:
+            if o.blob is not None and (self.listening or o.hook):
+                self.call_hooks(o, TaskResult.from_dict(self.codec.decode(o.blob)))
+
+    def call_hooks(self, outcome: Outcome, result: TaskResult) -> None:
+        """Fire the outcome hooks and the task's own hook for one result."""
+        if outcome.settle == "nack":
+            notify(self.pm, "qframe_task_retrying", result=result)
+            return
+        if result.success:
+            notify(self.pm, "qframe_task_succeeded", result=result)
+        else:
+            if outcome.timed_out is not None:
+                notify(self.pm, "qframe_task_timed_out", result=result, timeout=outcome.timed_out)
+            notify(self.pm, "qframe_task_failed", result=result)
+        if outcome.hook:
+            try:
+                resolve(outcome.hook)(result)
+            except Exception as exc:
+                log.error("return hook %s failed on [%s] because %s: %s",
+                          outcome.hook, result.name, type(exc).__name__, exc)
+
+
+def run_monitor(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection) -> None:
+    """The monitor process's main function."""
+    Monitor(context, pm, name, control).run(ready)

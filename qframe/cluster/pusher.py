@@ -1,0 +1,337 @@
+"""The pusher: takes tasks from the broker, checks them, and hands them to idle workers.
+
+It is the one place that knows which delivery each worker runs, so it also keeps those
+leases alive, kills a worker that runs past its task's timeout, and hands a dead
+worker's task back to the broker (or records it as failed once it ran out of attempts).
+A background thread fetches from the broker so that a blocking fetch never delays the
+results coming back from workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import pluggy
+
+from qframe.brokers.base import Broker, Message
+from qframe.cluster.channel import Hub, Outcome, connect
+from qframe.cluster.context import Context, boot
+from qframe.cluster.worker import outcome
+from qframe.drivers import make_broker
+from qframe.errors import BrokerError, SignatureError
+from qframe.serialize import Header
+from qframe.task import Task, TaskResult
+
+log = logging.getLogger("qframe")
+
+
+@dataclass
+class Delivery:
+    """A message taken from the broker and checked, waiting for or held by a worker."""
+
+    message: Message
+    header: Header
+    started: float = 0.0
+
+
+@dataclass
+class Slot:
+    """One connected worker."""
+
+    pid: int
+    name: str
+    running: Delivery | None = None
+    retiring: bool = False
+    killed_for_timeout: float | None = None
+
+
+class Pusher:
+    """The pusher process."""
+
+    def __init__(self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection) -> None:
+        self.context = context
+        self.config = context.config
+        self.pm = pm
+        self.name = name
+        self.control = control
+        self.codec = context.codec()
+        self.results = context.result_codec()
+        self.waiting: collections.deque[Delivery] = collections.deque()
+        self.slots: dict[Connection, Slot] = {}
+        self.outbox: list[Outcome] = []
+        self.space = threading.Condition()
+        self.stopping = False
+        self.capacity = self.config.workers + self.config.effective_prefetch
+        self.monitor: Connection | None = None
+        self.last_touch = time.monotonic()
+
+    def run(self, ready: Connection) -> None:
+        """Serve workers until the sentinel says exit."""
+        boot(self.context, self.pm, "pusher", self.name)
+        self.broker = make_broker(self.config)
+        self.hub = Hub(self.context.pusher_address, self.context.authkey)
+        fetcher = threading.Thread(target=self.fetch, args=(make_broker(self.config),), daemon=True)
+        fetcher.start()
+        ready.send(os.getpid())
+        ready.close()
+        log.info("%s pushing tasks at %s", self.name, os.getpid())
+        exiting = False
+        while not (exiting and not self.slots):
+            arrived, ready_objects = self.hub.wait([] if exiting else [self.control], self.next_wakeup())
+            for conn in arrived:
+                self.slots[conn] = Slot(0, "?")
+            for obj in ready_objects:
+                if obj is self.control:
+                    exiting = self.on_control(fetcher)
+                else:
+                    self.receive(obj)
+            self.hand_out()
+            self.enforce_timeouts()
+            self.touch_leases()
+            self.flush()
+        self.flush()
+        self.broker.close()
+
+    # -- sentinel ------------------------------------------------------------------------
+    def on_control(self, fetcher: threading.Thread) -> bool:
+        """Handle ``stop`` (stop taking tasks) and ``exit`` (leave once workers are gone)."""
+        try:
+            command = self.control.recv()
+        except EOFError:
+            command = "exit"
+        if not self.stopping:
+            with self.space:
+                self.stopping = True
+                self.space.notify_all()
+            fetcher.join(5)
+            with self.space:
+                waiting, self.waiting = list(self.waiting), collections.deque()
+            for delivery in waiting:
+                self.settle_quietly(delivery.message.ack_id)
+            log.info("%s stopped pushing tasks", self.name)
+            for conn, slot in list(self.slots.items()):
+                if slot.running is None:
+                    self.send(conn, ("stop",))
+        return command == "exit"
+
+    def settle_quietly(self, ack_id: str) -> None:
+        """Hand a delivery back to the broker, logging (not raising) if it is unreachable."""
+        try:
+            self.broker.nack(ack_id)
+        except BrokerError as exc:
+            log.warning("could not hand back %s (its lease will return it): %s", ack_id, exc)
+
+    # -- broker --------------------------------------------------------------------------
+    def fetch(self, broker: Broker) -> None:
+        """Fetcher thread: keep ``capacity`` deliveries waiting or running."""
+        pause = 0.1
+        outage = False
+        while True:
+            with self.space:
+                while not self.stopping and self.occupied() >= self.capacity:
+                    self.space.wait(0.5)
+                if self.stopping:
+                    break
+                room = min(self.capacity - self.occupied(), self.config.bulk)
+            try:
+                messages = broker.dequeue(room, wait=0.5)
+            except BrokerError as exc:
+                if not outage:
+                    log.error("%s cannot reach the broker, retrying: %s", self.name, exc)
+                outage = True
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            if outage:
+                log.info("%s reached the broker again", self.name)
+                outage, pause = False, 0.1
+            checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
+            with self.space:
+                if self.stopping:
+                    for delivery in checked:
+                        broker.nack(delivery.message.ack_id)
+                    break
+                self.waiting.extend(checked)
+            if checked:
+                self.hub.wake()
+        broker.close()
+
+    def occupied(self) -> int:
+        """Deliveries waiting or running (call with ``self.space`` held)."""
+        return len(self.waiting) + sum(1 for slot in self.slots.values() if slot.running)
+
+    def check(self, broker: Broker, message: Message) -> Delivery | None:
+        """Verify a message's signature; quarantine it if it fails."""
+        try:
+            return Delivery(message, self.codec.verify(message.payload))
+        except SignatureError as exc:
+            log.error("rejected message %s from queue '%s': %s; moved to dead letters",
+                      message.message_id, self.config.name, exc)
+            broker.quarantine(message.ack_id, str(exc))
+            return None
+
+    def touch_leases(self) -> None:
+        """Restart the leases of waiting and running deliveries every third of a lease."""
+        now = time.monotonic()
+        if now - self.last_touch < self.config.lease / 3:
+            return
+        self.last_touch = now
+        with self.space:
+            ack_ids = [d.message.ack_id for d in self.waiting]
+        ack_ids += [s.running.message.ack_id for s in self.slots.values() if s.running]
+        if ack_ids:
+            try:
+                self.broker.touch(ack_ids)
+            except BrokerError as exc:
+                log.warning("could not extend %d leases: %s", len(ack_ids), exc)
+
+    # -- workers -------------------------------------------------------------------------
+    def receive(self, conn: Connection) -> None:
+        """Read one message from a worker."""
+        slot = self.slots[conn]
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            self.lost(conn)
+            return
+        if message[0] == "hello":
+            slot.pid, slot.name = message[1], message[2]
+            if self.stopping:
+                self.send(conn, ("stop",))
+        elif message[0] == "done":
+            self.outbox.append(message[1])
+            with self.space:
+                slot.running = None
+                self.space.notify()
+            if self.stopping:
+                self.send(conn, ("stop",))
+        elif message[0] == "bye":
+            slot.retiring = True
+
+    def send(self, conn: Connection, message: tuple[object, ...]) -> bool:
+        """Send to a worker; a dead one is handled as lost."""
+        try:
+            conn.send(message)
+            return True
+        except OSError:
+            self.lost(conn)
+            return False
+
+    def hand_out(self) -> None:
+        """Give waiting deliveries to idle workers."""
+        if self.stopping:
+            return
+        idle = [c for c, s in self.slots.items() if s.running is None and not s.retiring and s.pid]
+        while idle:
+            with self.space:
+                if not self.waiting:
+                    return
+                delivery = self.waiting.popleft()
+            if self.exhausted(delivery):
+                continue
+            conn = idle.pop()
+            delivery.started = time.monotonic()
+            with self.space:
+                self.slots[conn].running = delivery
+            message = delivery.message
+            if not self.send(conn, ("task", message.ack_id, message.attempts, message.payload)):
+                continue
+
+    def exhausted(self, delivery: Delivery) -> bool:
+        """Record a delivery past its max_attempts as failed instead of running it again."""
+        limit = self.max_attempts(delivery)
+        if not limit or delivery.message.attempts <= limit:
+            return False
+        self.fail(delivery, f"gave up after {limit} attempts: the task never finished "
+                            "(its worker died or its lease ran out each time)")
+        return True
+
+    def max_attempts(self, delivery: Delivery) -> int:
+        """The delivery's own max_attempts, else the cluster's."""
+        limit = delivery.header.max_attempts
+        return self.config.max_attempts if limit is None else limit
+
+    def enforce_timeouts(self) -> None:
+        """Kill workers whose task ran past its timeout."""
+        now = time.monotonic()
+        for slot in self.slots.values():
+            running = slot.running
+            if running is None or slot.killed_for_timeout is not None:
+                continue
+            timeout = running.header.timeout or self.config.timeout
+            if timeout and now - running.started >= timeout:
+                log.error("%s ran message %s past its timeout of %g s; killing it",
+                          slot.name, running.message.message_id, timeout)
+                slot.killed_for_timeout = timeout
+                try:
+                    os.kill(slot.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def next_wakeup(self) -> float:
+        """Seconds until the next timeout or lease touch is due."""
+        now = time.monotonic()
+        due = self.last_touch + self.config.lease / 3
+        for slot in self.slots.values():
+            timeout = slot.running and (slot.running.header.timeout or self.config.timeout)
+            if slot.running and timeout and slot.killed_for_timeout is None:
+                due = min(due, slot.running.started + timeout)
+        return max(0.0, min(due - now, 1.0))
+
+    def lost(self, conn: Connection) -> None:
+        """A worker's connection ended: settle what it was running."""
+        slot = self.slots.pop(conn)
+        self.hub.drop(conn)
+        running = slot.running
+        if running is None:
+            return
+        with self.space:
+            self.space.notify()
+        attempts, limit = running.message.attempts, self.max_attempts(running)
+        if slot.killed_for_timeout is not None:
+            self.fail(running, f"timed out after {slot.killed_for_timeout:g} s", slot.killed_for_timeout)
+        elif limit and attempts >= limit:
+            self.fail(running, f"its worker died on each of {attempts} attempts (max_attempts={limit})")
+        else:
+            log.warning("%s died while running message %s; handed back to the broker",
+                        slot.name, running.message.message_id)
+            self.settle_quietly(running.message.ack_id)
+
+    def fail(self, delivery: Delivery, reason: str, timed_out: float | None = None) -> None:
+        """Queue a failure record for a delivery that will not run (again)."""
+        message = delivery.message
+        try:
+            task = Task.from_dict(self.codec.decode(message.payload))
+        except Exception as exc:
+            self.outbox.append(Outcome(message.ack_id, "quarantine", reason=f"undecodable payload: {exc}"))
+            return
+        log.error("Failed '%s' (%s) - %s", task.func, task.name, reason)
+        task.ack_failure = True
+        started = time.time() - (time.monotonic() - delivery.started if delivery.started else 0.0)
+        result = TaskResult.of(task, reason, False, started, message.attempts)
+        self.outbox.append(outcome(self.results, self.config, task, result, message.ack_id, timed_out))
+
+    # -- monitor -------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Send collected outcomes to the monitor in one message."""
+        if not self.outbox:
+            return
+        try:
+            if self.monitor is None:
+                self.monitor = connect(self.context.monitor_address, self.context.authkey, lambda: True, 0)
+            self.monitor.send(self.outbox)
+            self.outbox = []
+        except OSError:
+            self.monitor = None  # the monitor is down or restarting; keep the outbox for later
+
+
+def run_pusher(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection) -> None:
+    """The pusher process's main function."""
+    Pusher(context, pm, name, control).run(ready)

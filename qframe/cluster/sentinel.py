@@ -1,0 +1,223 @@
+"""The sentinel: starts the cluster's processes, guards them, and stops them in order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pluggy
+
+from qframe.cluster.context import Context, boot
+from qframe.cluster.monitor import run_monitor
+from qframe.cluster.pusher import run_pusher
+from qframe.cluster.stat import Stat
+from qframe.cluster.worker import run_worker
+from qframe.drivers import load, make_broker
+from qframe.errors import BrokerError, QFrameError
+from qframe.plugins import notify
+from qframe.processes import ChildProcess, ProcessManager
+
+log = logging.getLogger("qframe")
+
+START_DEADLINE = 30.0
+
+
+def process_name() -> str:
+    """A unique process name in the seed's shape (``Process-<hex>``)."""
+    return f"Process-{uuid.uuid4().hex}"
+
+
+@dataclass
+class Child:
+    """A started child process and, for pusher and monitor, the pipe that commands it."""
+
+    role: str
+    process: ChildProcess
+    control: Connection | None = None
+    index: int = 0
+
+
+class Sentinel:
+    """Guards one cluster: replaces dead children, publishes status, runs the stop procedure."""
+
+    def __init__(self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int) -> None:
+        self.context = context
+        self.config = context.config
+        self.pm = pm
+        self.name = name
+        self.control = control
+        self.parent = parent
+        self.processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
+        self.workers: list[Child] = []
+        self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
+
+    def run(self) -> None:
+        """Start everything, report ``running`` to the main process, guard, then stop."""
+        boot(self.context, self.pm, "sentinel", self.name)
+        self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
+        self.monitor = self.spawn_commanded("monitor", run_monitor)
+        log.info("%s guarding cluster at %s", self.name, os.getpid())
+        self.pusher = self.spawn_commanded("pusher", run_pusher)
+        self.broker = make_broker(self.config)
+        for warning in self.broker.warnings():
+            log.warning("%s", warning)
+        self.control.send("running")
+        self.guard()
+        self.stop()
+
+    # -- starting ------------------------------------------------------------------------
+    def start(self, role: str, target: Callable[..., None], *args: Any) -> ChildProcess:
+        """Start a child and wait until it reports ready."""
+        name = process_name()
+        ready_r, ready_w = self.processes.pipe(duplex=False)
+        process = self.processes.start(target, (self.context, self.pm, name, ready_w, *args), name)
+        ready_w.close()
+        if not ready_r.poll(START_DEADLINE):
+            process.kill()
+            raise QFrameError(f"{role} {name} did not start within {START_DEADLINE:g} s")
+        try:
+            ready_r.recv()
+        except EOFError:
+            process.join(5)
+            raise QFrameError(f"{role} {name} exited while starting (exit code {process.exitcode})") from None
+        ready_r.close()
+        notify(self.pm, "qframe_process_spawned", role=role, name=name, pid=process.pid)
+        return process
+
+    def spawn_worker(self, index: int) -> Child:
+        """Start worker number ``index`` (its number picks its CPUs)."""
+        return Child("worker", self.start("worker", run_worker, index), index=index)
+
+    def spawn_commanded(self, role: str, target: Callable[..., None]) -> Child:
+        """Start the pusher or the monitor with a command pipe."""
+        command_r, command_w = self.processes.pipe(duplex=False)
+        process = self.start(role, target, command_r)
+        command_r.close()
+        return Child(role, process, command_w)
+
+    # -- guarding ------------------------------------------------------------------------
+    def guard(self) -> None:
+        """Every ``guard_cycle``: replace dead children, publish status, tick plugins."""
+        while True:
+            if self.control.poll(self.config.guard_cycle):
+                try:
+                    if self.control.recv() == "stop":
+                        return
+                except EOFError:
+                    log.error("%s lost the cluster's main process; stopping", self.name)
+                    return
+            if os.getppid() != self.parent:
+                log.error("%s: the cluster's main process died; stopping", self.name)
+                return
+            self.reincarnate()
+            self.publish("Working" if self.broker_sizes()[1] else "Idle")
+            notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
+
+    def reincarnate(self) -> None:
+        """Replace every child that exited."""
+        for position, child in enumerate(self.workers):
+            if child.process.is_alive():
+                continue
+            child.process.join(0)
+            code = child.process.exitcode
+            if code == 0:
+                log.info("%s recycled worker %s", self.name, child.process.name)
+            else:
+                log.critical("reincarnated worker %s after death (%s)", child.process.name, describe_exit(code))
+                self.stat.reincarnations += 1
+            self.workers[position] = self.spawn_worker(child.index)
+        for role in ("pusher", "monitor"):
+            child = getattr(self, role)
+            if not child.process.is_alive():
+                child.process.join(0)
+                log.critical("reincarnated %s %s after sudden death (%s)",
+                             role, child.process.name, describe_exit(child.process.exitcode))
+                self.stat.reincarnations += 1
+                setattr(self, role, self.spawn_commanded(role, run_pusher if role == "pusher" else run_monitor))
+
+    def broker_sizes(self) -> tuple[int, int]:
+        """Queued and leased messages (zeros when the broker is unreachable)."""
+        try:
+            return self.broker.queue_size(), self.broker.lock_size()
+        except BrokerError:
+            return 0, 0
+
+    def publish(self, status: str) -> None:
+        """Save the cluster's status heartbeat on the broker."""
+        stat = self.stat
+        stat.status, stat.timestamp = status, time.time()
+        stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
+        stat.workers = [child.process.pid or 0 for child in self.workers]
+        stat.queued, stat.leased = self.broker_sizes()
+        for extra in notify(self.pm, "qframe_collect_status", stat=stat):
+            stat.extra.update(extra)
+        try:
+            self.broker.set_stat(stat.cluster_id, stat.to_bytes(), max(3.0, 3 * self.config.guard_cycle))
+        except BrokerError as exc:
+            log.debug("could not publish status: %s", exc)
+
+    # -- stopping ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """The stop procedure: pusher, then workers (within ``grace``), then monitor."""
+        log.info("%s stopping cluster processes", self.name)
+        self.publish("Stopping")
+        self.command(self.pusher, "stop")
+        deadline = time.monotonic() + self.config.grace
+        for child in self.workers:
+            child.process.join(max(0.0, deadline - time.monotonic()))
+        for child in self.workers:
+            if child.process.is_alive():
+                log.warning("%s still busy after %g s of grace; killing it (its task goes back to the queue)",
+                            child.process.name, self.config.grace)
+                child.process.kill()
+                child.process.join(5)
+        self.command(self.pusher, "exit")
+        self.finish(self.pusher)
+        self.command(self.monitor, "stop")
+        self.finish(self.monitor)
+        self.publish("Stopped")
+        self.broker.close()
+
+    def command(self, child: Child, command: str) -> None:
+        """Send a command to the pusher or monitor, if it still listens."""
+        try:
+            if child.control is not None:
+                child.control.send(command)
+        except OSError:
+            pass
+
+    def finish(self, child: Child, timeout: float = 15.0) -> None:
+        """Wait for a child to exit; kill it past ``timeout``."""
+        child.process.join(timeout)
+        if child.process.is_alive():
+            log.error("%s %s did not exit in %g s; killing it", child.role, child.process.name, timeout)
+            child.process.kill()
+            child.process.join(5)
+
+
+def describe_exit(code: int | None) -> str:
+    """Words for an exit code (negative codes are signals)."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = ": a timeout, the OOM killer or kill -9" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+def run_sentinel(context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int) -> None:
+    """The sentinel process's main function."""
+    try:
+        Sentinel(context, pm, name, control, parent).run()
+    except Exception as exc:
+        log.critical("%s failed: %s", name, exc)
+        raise SystemExit(1) from exc

@@ -1,0 +1,124 @@
+"""A worker: runs the tasks the pusher hands it, one at a time, and reports each outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pluggy
+
+from qframe.cluster.channel import Outcome, connect
+from qframe.cluster.context import Context, boot
+from qframe.config import Config
+from qframe.plugins import notify
+from qframe.serialize import Codec
+from qframe.task import Task, TaskResult, resolve
+
+log = logging.getLogger("qframe")
+
+
+def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, index: int) -> None:
+    """The worker process's main function."""
+    boot(context, pm, "worker", name)
+    config = context.config
+    pin_cpus(index, config.cpu_affinity)
+    codec, results = context.codec(), context.result_codec()
+    parent = os.getppid()
+    ready.send(os.getpid())
+    ready.close()
+    log.info("%s ready for work at %s", name, os.getpid())
+    conn: Connection | None = None
+    done = 0
+    while True:
+        if conn is None:
+            try:
+                conn = connect(context.pusher_address, context.authkey, lambda: os.getppid() != parent)
+                conn.send(("hello", os.getpid(), name))
+            except OSError:
+                break
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            conn = None  # the pusher died; the sentinel starts another at the same address
+            if os.getppid() != parent:
+                break
+            continue
+        if message[0] == "stop":
+            break
+        _, ack_id, attempts, envelope = message
+        conn.send(("done", execute(codec, results, pm, config, ack_id, attempts, envelope)))
+        done += 1
+        if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
+            conn.send(("bye",))
+            return  # exit code 0: the sentinel replaces a recycled worker
+    log.info("%s stopped doing work", name)
+
+
+def execute(
+    codec: Codec,
+    results: Codec,
+    pm: pluggy.PluginManager,
+    config: Config,
+    ack_id: str,
+    attempts: int,
+    envelope: bytes,
+) -> Outcome:
+    """Decode and run one task; never raises."""
+    try:
+        task = Task.from_dict(codec.decode(envelope))
+    except Exception as exc:
+        log.error("could not decode message %s: %s", ack_id, exc)
+        return Outcome(ack_id, "quarantine", reason=f"undecodable payload: {type(exc).__name__}: {exc}")
+    notify(pm, "qframe_pre_execute", task=task, attempt=attempts)
+    started = time.time()
+    try:
+        value: Any = resolve(task.func)(*task.args, **task.kwargs)
+        success = True
+    except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
+        value = "".join(traceback.format_exception(exc)).rstrip()
+        success = False
+        log.error("Failed '%s' (%s) - %s: %s", task.func, task.name, type(exc).__name__, exc)
+    result = TaskResult.of(task, value, success, started, attempts)
+    notify(pm, "qframe_post_execute", task=task, result=result)
+    return outcome(results, config, task, result, ack_id)
+
+
+def outcome(
+    results: Codec, config: Config, task: Task, result: TaskResult, ack_id: str, timed_out: float | None = None
+) -> Outcome:
+    """Encode ``result`` and decide how its delivery is settled."""
+    try:
+        blob = results.encode(result.to_dict())
+    except Exception as exc:
+        result.result, result.success = f"the result could not be serialized: {type(exc).__name__}: {exc}", False
+        blob = results.encode(result.to_dict())
+    limit = config.max_attempts if task.max_attempts is None else task.max_attempts
+    retry = not result.success and not task.ack_failure and (not limit or result.attempts < limit)
+    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, task.save, task.hook, timed_out)
+
+
+def pin_cpus(index: int, per_worker: int) -> None:
+    """Pin this process to ``per_worker`` CPUs, chosen round-robin by worker ``index``."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not per_worker or per_worker >= len(cpus):
+        return
+    chosen = {cpus[(index * per_worker + k) % len(cpus)] for k in range(per_worker)}
+    os.sched_setaffinity(0, chosen)
+    log.info("%s will use cpu %s", os.getpid(), sorted(chosen))
+
+
+def over_memory(max_rss_mib: int | None) -> bool:
+    """Whether this process's resident memory now exceeds ``max_rss_mib``."""
+    if not max_rss_mib:
+        return False
+    try:
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return rss > max_rss_mib * 1024 * 1024

@@ -1,0 +1,81 @@
+"""Named drivers (brokers, stores, schedulers, process managers) through stevedore.
+
+This is the only module that knows how drivers are found: by entry point name in the
+groups below, or by an explicit ``module:Class`` path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stevedore import driver as stevedore_driver
+from stevedore.exception import MultipleMatches, NoMatches
+
+from qframe.errors import ConfigError, DriverNotFound
+
+if TYPE_CHECKING:
+    from qframe.brokers.base import Broker
+    from qframe.config import Config
+    from qframe.stores.base import Store
+
+GROUPS = {
+    "broker": "qframe.brokers",
+    "store": "qframe.stores",
+    "scheduler": "qframe.schedulers",
+    "process_manager": "qframe.process_managers",
+}
+
+
+def available(kind: str) -> list[str]:
+    """Names of the installed drivers of ``kind``."""
+    return sorted({ep.name for ep in entry_points(group=GROUPS[kind])})
+
+
+def load(kind: str, name: str) -> Any:
+    """The driver class of ``kind`` called ``name`` (an entry point name or ``module:Class``)."""
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise DriverNotFound(f"{kind} '{name}' does not import: {exc}") from None
+    label = kind.replace("_", " ")
+    try:
+        return stevedore_driver.DriverManager(GROUPS[kind], name, invoke_on_load=False).driver
+    except NoMatches:
+        names = ", ".join(available(kind)) or "none"
+        raise DriverNotFound(f"unknown {label} '{name}'; installed {label}s: {names}") from None
+    except MultipleMatches:
+        raise ConfigError(f"{label} '{name}' is installed by more than one distribution") from None
+    except Exception as exc:  # the driver's module itself failed to import
+        raise DriverNotFound(f"{label} '{name}' failed to load: {type(exc).__name__}: {exc}") from exc
+
+
+def make_broker(config: Config) -> Broker:
+    """A broker for ``config``'s queue (its cluster name)."""
+    cls = load("broker", config.broker)
+    return cls(config.broker_url, config.name, lease=config.lease, **config.broker_options)  # type: ignore[no-any-return]
+
+
+def store_choice(config: Config) -> tuple[str, str | None]:
+    """The store driver name and URL ``config`` selects (the broker's own store by default)."""
+    if config.store is not None:
+        return config.store, config.store_url
+    if config.broker in available("store"):
+        return config.broker, config.store_url or config.broker_url
+    return "sqlite", config.store_url
+
+
+def make_store(config: Config) -> Store:
+    """The result store for ``config``."""
+    name, url = store_choice(config)
+    cls = load("store", name)
+    return cls(url, save_limit=config.save_limit, **config.store_options)  # type: ignore[no-any-return]
+
+
+def key_file(config: Config) -> Path | None:
+    """Where an embedded broker keeps its generated secret key (None for networked ones)."""
+    return load("broker", config.broker).local_key_file(config.broker_url)  # type: ignore[no-any-return]

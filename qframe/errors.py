@@ -1,0 +1,27 @@
+"""The exceptions qframe raises; each message is one line that names the problem."""
+
+from __future__ import annotations
+
+
+class QFrameError(Exception):
+    """Base class of every error qframe raises on purpose."""
+
+
+class ConfigError(QFrameError):
+    """A setting is unknown, has the wrong type, or contradicts another setting."""
+
+
+class DriverNotFound(ConfigError):
+    """No installed driver answers to the configured name."""
+
+
+class SignatureError(QFrameError):
+    """A payload failed its HMAC check: it is never decoded."""
+
+
+class BrokerError(QFrameError):
+    """The broker could not store, hand out or acknowledge a message."""
+
+
+class TaskImportError(QFrameError):
+    """A task's dotted path does not resolve to a callable."""

@@ -1,0 +1,103 @@
+"""The result Store ABC: task results saved idempotently by task id.
+
+A store keeps a few indexed fields of each result (:class:`ResultMeta`) beside an opaque,
+signed blob that only :mod:`qframe.serialize` decodes. Saving the same task id twice keeps
+one record (the later one), so a redelivered task never leaves two results.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ResultMeta:
+    """The indexed fields of a saved result."""
+
+    id: str
+    name: str
+    func: str
+    group: str | None
+    success: bool
+    started: float
+    stopped: float
+    attempts: int
+    cluster: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Counts of results that stopped since a moment, for ``qframe info``."""
+
+    successes: int = 0
+    failures: int = 0
+    #: Sum of ``stopped - started`` over those results, in seconds.
+    busy: float = 0.0
+
+
+class Store(abc.ABC):
+    """Where results live; one instance is used by one thread."""
+
+    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+        self.url = url
+        self.save_limit = save_limit
+        self.options = options
+
+    @abc.abstractmethod
+    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        """Save results idempotently by id and apply ``save_limit`` to successes."""
+
+    def save(self, meta: ResultMeta, blob: bytes) -> None:
+        """Save one result."""
+        self.save_many([(meta, blob)])
+
+    @abc.abstractmethod
+    def get(self, task_id: str) -> bytes | None:
+        """The blob of a result, or None."""
+
+    def wait(self, task_id: str, timeout: float) -> bytes | None:
+        """The blob of a result, waiting up to ``timeout`` seconds for it to arrive.
+
+        The default polls with a backoff from 1 ms to 50 ms; drivers with a
+        notification channel (Redis) override it to block instead.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            blob = self.get(task_id)
+            left = deadline - time.monotonic()
+            if blob is not None or left <= 0:
+                return blob
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+    @abc.abstractmethod
+    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
+        """Blobs of a group's results in the order they stopped."""
+
+    @abc.abstractmethod
+    def count_group(self, group: str, failures: bool = False) -> int:
+        """How many results a group has (failures excluded unless asked for)."""
+
+    @abc.abstractmethod
+    def delete_group(self, group: str) -> int:
+        """Delete a group's results; return how many were deleted."""
+
+    @abc.abstractmethod
+    def delete(self, task_id: str) -> bool:
+        """Delete one result; return whether it existed."""
+
+    @abc.abstractmethod
+    def tally(self, since: float | None = None) -> Tally:
+        """Successes, failures and busy seconds of results stopped since ``since``."""
+
+    @abc.abstractmethod
+    def purge(self) -> None:
+        """Delete every result."""
+
+    def close(self) -> None:  # noqa: B027 - optional for drivers without connections
+        """Release connections; the instance is not used afterwards."""

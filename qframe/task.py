@@ -1,0 +1,144 @@
+"""The task package that travels through the broker, and the result record it becomes."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qframe.errors import TaskImportError
+from qframe.names import humanize
+from qframe.stores.base import ResultMeta
+
+#: Keywords of ``async_task`` that are options, never arguments of the task function.
+OPTION_NAMES = frozenset(
+    {"hook", "group", "timeout", "task_name", "cluster", "save", "ack_failure", "max_attempts", "delay"}
+)
+
+
+@dataclass
+class Task:
+    """A unit of work: a function path with its arguments and options."""
+
+    func: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    name: str = ""
+    group: str | None = None
+    hook: str | None = None
+    timeout: float | None = None
+    cluster: str = "default"
+    save: bool = True
+    ack_failure: bool = True
+    max_attempts: int | None = None
+    enqueued: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = humanize(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The package as plain data (what the codec serializes)."""
+        data = dataclasses.asdict(self)
+        data["args"] = list(self.args)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Rebuild a task from :meth:`to_dict` output."""
+        return cls(**{**data, "args": tuple(data["args"])})
+
+
+@dataclass
+class TaskResult:
+    """What a task left behind: its return value (or error text) and its timings."""
+
+    id: str
+    name: str
+    func: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any
+    success: bool
+    started: float
+    stopped: float
+    attempts: int
+    cluster: str
+    group: str | None
+
+    @property
+    def time_taken(self) -> float:
+        """Seconds between start and stop."""
+        return self.stopped - self.started
+
+    @property
+    def meta(self) -> ResultMeta:
+        """The store's indexed fields of this result."""
+        return ResultMeta(
+            self.id, self.name, self.func, self.group, self.success,
+            self.started, self.stopped, self.attempts, self.cluster,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain data (what the codec serializes)."""
+        data = dataclasses.asdict(self)
+        data["args"] = list(self.args)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskResult:
+        """Rebuild a record from :meth:`to_dict` output."""
+        return cls(**{**data, "args": tuple(data["args"])})
+
+    @classmethod
+    def of(cls, task: Task, result: Any, success: bool, started: float, attempts: int) -> TaskResult:
+        """The record of one run (or one failure to run) of ``task``, stopping now."""
+        return cls(
+            task.id, task.name, task.func, task.args, task.kwargs, result, success,
+            started, time.time(), attempts, task.cluster, task.group,
+        )
+
+
+def func_path(func: str | Callable[..., Any]) -> str:
+    """The dotted import path of a task function, checked to be importable by name."""
+    if isinstance(func, str):
+        if "." not in func:
+            raise TaskImportError(f"task path {func!r} is not a dotted path like 'module.function'")
+        return func
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if not module or "<" in qualname:
+        raise TaskImportError(f"{func!r} is not importable by name: define tasks at module level")
+    if module == "__main__":
+        raise TaskImportError(
+            f"{qualname} is defined in __main__, which workers cannot import: move it to a module"
+        )
+    return f"{module}.{qualname}"
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """Import the callable at a dotted ``path`` (``pkg.module.func`` or ``module.Class.method``)."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise TaskImportError(f"task path '{path}' does not import: {exc}") from exc
+        except Exception as exc:  # the module itself raised while importing
+            raise TaskImportError(f"task path '{path}' does not import: {type(exc).__name__}: {exc}") from exc
+        try:
+            for attribute in parts[split:]:
+                target = getattr(target, attribute)
+        except AttributeError:
+            raise TaskImportError(f"task path '{path}' does not import: no '{'.'.join(parts[split:])}' in module '{module_name}'") from None
+        if not callable(target):
+            raise TaskImportError(f"task path '{path}' is not callable")
+        return target  # type: ignore[no-any-return]
+    raise TaskImportError(f"task path '{path}' does not import: no module named '{parts[0]}'")

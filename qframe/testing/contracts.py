@@ -1,0 +1,387 @@
+"""Conformance suites for broker and store drivers.
+
+A driver's tests subclass :class:`BrokerContract` / :class:`StoreContract` and provide
+fixtures that build instances against a **real** server::
+
+    class TestRedisBroker(BrokerContract):
+        @pytest.fixture
+        def broker_factory(self, redis_url):
+            return lambda queue, lease: RedisBroker(redis_url, queue, lease=lease)
+
+        @pytest.fixture
+        def dead_broker(self):
+            return RedisBroker("redis://127.0.0.1:1/0", "q", lease=5)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from qframe.brokers.base import Broker
+from qframe.errors import BrokerError
+from qframe.stores.base import ResultMeta, Store
+
+BrokerFactory = Callable[[str, float], Broker]
+StoreFactory = Callable[..., Store]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Return the first truthy value of ``predicate()``, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
+class BrokerContract:
+    """The delivery contract of ``qframe/brokers/base.py``, as tests."""
+
+    @pytest.fixture
+    def broker_factory(self) -> BrokerFactory:
+        """Return ``factory(queue, lease) -> Broker`` connected to a live server."""
+        raise NotImplementedError("a BrokerContract subclass provides broker_factory")
+
+    @pytest.fixture
+    def dead_broker(self) -> Broker:
+        """Return a Broker whose server is down (a closed port)."""
+        raise NotImplementedError("a BrokerContract subclass provides dead_broker")
+
+    @pytest.fixture
+    def queue_name(self) -> str:
+        """A queue name no other test uses."""
+        return f"contract-{uuid.uuid4().hex[:10]}"
+
+    @pytest.fixture
+    def broker(self, broker_factory: BrokerFactory, queue_name: str) -> Iterator[Broker]:
+        """A broker on a fresh queue with a 30 s lease."""
+        broker = broker_factory(queue_name, 30.0)
+        yield broker
+        broker.purge()
+        broker.close()
+
+    @pytest.fixture
+    def short_lease(self, broker_factory: BrokerFactory, queue_name: str) -> Iterator[Broker]:
+        """A broker on a fresh queue with a 0.5 s lease."""
+        broker = broker_factory(queue_name, 0.5)
+        yield broker
+        broker.purge()
+        broker.close()
+
+    def test_enqueue_dequeue_ack(self, broker: Broker) -> None:
+        message_id = broker.enqueue(b"payload-1")
+        assert isinstance(message_id, str) and message_id
+        [message] = broker.dequeue(1)
+        assert message.payload == b"payload-1"
+        assert message.attempts == 1
+        assert message.message_id == message_id
+        broker.ack(message.ack_id)
+        assert broker.dequeue(1) == []
+        assert broker.queue_size() == 0
+        assert broker.lock_size() == 0
+
+    def test_bulk_dequeue_gives_distinct_messages(self, broker: Broker) -> None:
+        ids = broker.enqueue_many([f"m{i}".encode() for i in range(10)])
+        assert len(ids) == 10 and len(set(ids)) == 10
+        first = broker.dequeue(5)
+        second = broker.dequeue(10)
+        payloads = [m.payload for m in first + second]
+        assert len(first) == 5
+        assert sorted(payloads) == sorted(f"m{i}".encode() for i in range(10))
+
+    def test_first_in_first_out(self, broker: Broker) -> None:
+        for i in range(5):
+            broker.enqueue(f"m{i}".encode())
+        got = [m.payload for m in broker.dequeue(5)]
+        assert got == [f"m{i}".encode() for i in range(5)]
+
+    def test_nack_returns_message_at_once(self, broker: Broker) -> None:
+        broker.enqueue(b"again")
+        [first] = broker.dequeue(1)
+        broker.nack(first.ack_id)
+        [second] = broker.dequeue(1, wait=2.0)
+        assert second.payload == b"again"
+        assert second.attempts == 2
+        assert second.message_id == first.message_id
+
+    def test_expired_lease_returns_message(self, short_lease: Broker) -> None:
+        short_lease.enqueue(b"lost-worker")
+        [first] = short_lease.dequeue(1)
+        assert short_lease.dequeue(1) == []
+        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=5)
+        assert second.payload == b"lost-worker"
+        assert second.attempts == 2
+
+    def test_stale_ack_does_not_remove_a_new_claim(self, short_lease: Broker) -> None:
+        short_lease.enqueue(b"claimed-twice")
+        [first] = short_lease.dequeue(1)
+        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=5)
+        short_lease.ack(first.ack_id)
+        short_lease.nack(first.ack_id)
+        assert short_lease.lock_size() == 1
+        short_lease.ack(second.ack_id)
+        assert short_lease.lock_size() == 0
+        assert short_lease.queue_size() == 0
+
+    def test_touch_extends_the_lease(self, short_lease: Broker) -> None:
+        short_lease.enqueue(b"long-task")
+        [message] = short_lease.dequeue(1)
+        for _ in range(4):
+            time.sleep(0.3)
+            short_lease.touch([message.ack_id])
+        assert short_lease.dequeue(1) == []
+        assert short_lease.lock_size() == 1
+
+    def test_duplicate_ack_is_harmless(self, broker: Broker) -> None:
+        broker.enqueue(b"a")
+        broker.enqueue(b"b")
+        [message] = broker.dequeue(1)
+        broker.ack(message.ack_id)
+        broker.ack(message.ack_id)
+        broker.ack_many([message.ack_id, message.ack_id])
+        [other] = broker.dequeue(1)
+        assert other.payload == b"b"
+
+    def test_sizes(self, broker: Broker) -> None:
+        broker.enqueue_many([b"1", b"2", b"3"])
+        assert (broker.queue_size(), broker.lock_size()) == (3, 0)
+        taken = broker.dequeue(2)
+        assert (broker.queue_size(), broker.lock_size()) == (1, 2)
+        broker.ack_many([m.ack_id for m in taken])
+        assert (broker.queue_size(), broker.lock_size()) == (1, 0)
+
+    def test_purge(self, broker: Broker) -> None:
+        broker.enqueue_many([b"1", b"2", b"3"])
+        broker.dequeue(1)
+        broker.purge()
+        assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+        assert broker.dequeue(3) == []
+
+    def test_delayed_message(self, broker: Broker) -> None:
+        broker.enqueue(b"later", delay=0.6)
+        assert broker.dequeue(1) == []
+        [message] = wait_until(lambda: broker.dequeue(1), timeout=5)
+        assert message.payload == b"later"
+
+    def test_blocking_dequeue_wakes_for_new_message(self, broker: Broker) -> None:
+        threading.Timer(0.2, broker_enqueue_later(broker), ()).start()
+        start = time.monotonic()
+        got = broker.dequeue(1, wait=5.0)
+        assert [m.payload for m in got] == [b"wake"]
+        assert time.monotonic() - start < 4.0
+
+    def test_blocking_dequeue_gives_up_after_wait(self, broker: Broker) -> None:
+        start = time.monotonic()
+        assert broker.dequeue(1, wait=0.3) == []
+        assert time.monotonic() - start >= 0.25
+
+    def test_quarantine_keeps_the_message_aside(self, broker: Broker) -> None:
+        message_id = broker.enqueue(b"tampered")
+        [message] = broker.dequeue(1)
+        broker.quarantine(message.ack_id, "bad signature")
+        assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+        assert (message_id, "bad signature", b"tampered") in broker.dead_letters()
+
+    def test_queues_are_separate(self, broker: Broker, broker_factory: BrokerFactory) -> None:
+        other = broker_factory(f"other-{uuid.uuid4().hex[:8]}", 30.0)
+        try:
+            other.enqueue(b"elsewhere")
+            assert broker.dequeue(1) == []
+            assert broker.queue_size() == 0
+            assert [m.payload for m in other.dequeue(1)] == [b"elsewhere"]
+        finally:
+            other.purge()
+            other.close()
+
+    def test_concurrent_consumers_never_share_a_message(
+        self, broker: Broker, broker_factory: BrokerFactory
+    ) -> None:
+        broker.enqueue_many([str(i).encode() for i in range(300)])
+        seen: list[bytes] = []
+        lock = threading.Lock()
+
+        def consume() -> None:
+            mine = broker_factory(broker.queue, 30.0)
+            try:
+                while batch := mine.dequeue(7):
+                    mine.ack_many([m.ack_id for m in batch])
+                    with lock:
+                        seen.extend(m.payload for m in batch)
+            finally:
+                mine.close()
+
+        threads = [threading.Thread(target=consume) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(seen) == 300
+        assert sorted(seen) == sorted(str(i).encode() for i in range(300))
+
+    def test_ping(self, broker: Broker) -> None:
+        assert broker.ping() is True
+
+    def test_ping_fails_cleanly_when_server_is_down(self, dead_broker: Broker) -> None:
+        start = time.monotonic()
+        with pytest.raises(BrokerError):
+            dead_broker.ping()
+        assert time.monotonic() - start < 15
+
+    def test_heartbeat_expires(self, broker: Broker) -> None:
+        key = uuid.uuid4().hex
+        broker.set_stat(key, b"alive:" + key.encode(), ttl=1.0)
+        assert b"alive:" + key.encode() in broker.get_stats()
+        wait_until(lambda: b"alive:" + key.encode() not in broker.get_stats(), timeout=5)
+
+
+def broker_enqueue_later(broker: Broker) -> Callable[[], None]:
+    """A callable that enqueues ``b"wake"`` through a second connection to the same queue."""
+    clone = type(broker)(broker.url, broker.queue, lease=broker.lease, **broker.options)
+
+    def enqueue() -> None:
+        clone.enqueue(b"wake")
+        clone.close()
+
+    return enqueue
+
+
+def make_meta(
+    task_id: str | None = None, *, group: str | None = None, success: bool = True, stopped: float | None = None
+) -> ResultMeta:
+    """A :class:`ResultMeta` with plausible values, for store tests."""
+    now = time.time() if stopped is None else stopped
+    return ResultMeta(
+        id=task_id or uuid.uuid4().hex,
+        name="test-task",
+        func="math.floor",
+        group=group,
+        success=success,
+        started=now - 0.5,
+        stopped=now,
+        attempts=1,
+        cluster="default",
+    )
+
+
+class StoreContract:
+    """The result store contract of ``qframe/stores/base.py``, as tests."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        """Return ``factory(save_limit=0) -> Store`` on a live, empty server."""
+        raise NotImplementedError("a StoreContract subclass provides store_factory")
+
+    @pytest.fixture
+    def store(self, store_factory: StoreFactory) -> Iterator[Store]:
+        """A store that keeps every result."""
+        store = store_factory(save_limit=0)
+        yield store
+        store.purge()
+        store.close()
+
+    def test_save_and_get(self, store: Store) -> None:
+        meta = make_meta()
+        store.save(meta, b"blob")
+        assert store.get(meta.id) == b"blob"
+        assert store.get(uuid.uuid4().hex) is None
+
+    def test_save_is_idempotent_by_task_id(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        meta = make_meta(group=group, success=False)
+        store.save(meta, b"first")
+        store.save_many([(make_meta(meta.id, group=group), b"second")])
+        assert store.get(meta.id) == b"second"
+        assert store.count_group(group, failures=True) == 1
+
+    def test_wait_returns_when_the_result_arrives(self, store: Store, store_factory: StoreFactory) -> None:
+        meta = make_meta()
+        writer = store_factory(save_limit=0)
+        threading.Timer(0.2, lambda: writer.save(meta, b"late")).start()
+        assert store.wait(meta.id, timeout=5.0) == b"late"
+        writer.close()
+
+    def test_wait_gives_up(self, store: Store) -> None:
+        start = time.monotonic()
+        assert store.wait(uuid.uuid4().hex, timeout=0.3) is None
+        assert time.monotonic() - start >= 0.25
+
+    def test_groups(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        base = time.time()
+        store.save_many(
+            [(make_meta(group=group, stopped=base + i, success=i != 1), f"r{i}".encode()) for i in range(4)]
+        )
+        store.save(make_meta(group="another"), b"x")
+        assert store.get_group(group) == [b"r0", b"r1", b"r2", b"r3"]
+        assert store.get_group(group, failures=False) == [b"r0", b"r2", b"r3"]
+        assert store.count_group(group) == 3
+        assert store.count_group(group, failures=True) == 4
+        assert store.delete_group(group) == 4
+        assert store.count_group(group, failures=True) == 0
+        assert store.count_group("another") == 1
+
+    def test_delete(self, store: Store) -> None:
+        meta = make_meta()
+        store.save(meta, b"x")
+        assert store.delete(meta.id) is True
+        assert store.delete(meta.id) is False
+        assert store.get(meta.id) is None
+
+    def test_save_limit_keeps_recent_successes_and_all_failures(self, store_factory: StoreFactory) -> None:
+        store = store_factory(save_limit=20)
+        try:
+            base = time.time()
+            failures = [make_meta(success=False, stopped=base + i) for i in range(3)]
+            store.save_many([(m, b"f") for m in failures])
+            last = None
+            for i in range(100):
+                last = make_meta(stopped=base + 10 + i)
+                store.save(last, b"s")
+            tally = store.tally()
+            assert 20 <= tally.successes <= 22
+            assert tally.failures == 3
+            assert last is not None and store.get(last.id) == b"s"
+        finally:
+            store.purge()
+            store.close()
+
+    def test_negative_save_limit_keeps_only_failures(self, store_factory: StoreFactory) -> None:
+        store = store_factory(save_limit=-1)
+        try:
+            ok, bad = make_meta(), make_meta(success=False)
+            store.save_many([(ok, b"s"), (bad, b"f")])
+            assert store.get(ok.id) is None
+            assert store.get(bad.id) == b"f"
+        finally:
+            store.purge()
+            store.close()
+
+    def test_tally(self, store: Store) -> None:
+        now = time.time()
+        store.save_many(
+            [
+                (make_meta(stopped=now - 7200), b"old"),
+                (make_meta(stopped=now - 1), b"new"),
+                (make_meta(stopped=now - 2, success=False), b"bad"),
+            ]
+        )
+        recent = store.tally(since=now - 60)
+        assert (recent.successes, recent.failures) == (1, 1)
+        assert recent.busy == pytest.approx(1.0)
+        assert store.tally().successes == 2
+
+    def test_purge(self, store: Store) -> None:
+        meta = make_meta()
+        store.save(meta, b"x")
+        store.purge()
+        assert store.get(meta.id) is None
+        assert store.tally().successes == 0
