@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -230,7 +231,8 @@ def env_name(option: str) -> str:
 def _convert(key: str, value: Any) -> Any:
     """Coerce ``value`` (often a string from the environment) to the type of ``key``."""
     hint = _HINTS[key]
-    args = typing.get_args(hint)
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = typing.get_args(hint) if is_union else ()
     optional = type(None) in args
     if optional and (value is None or (isinstance(value, str) and value.lower() in ("", "none"))):
         if key == "plugins" and value == "":

@@ -19,7 +19,7 @@ from qframe.cluster.context import Context
 from qframe.cluster.sentinel import process_name, run_sentinel
 from qframe.cluster.stat import Stat
 from qframe.config import Config
-from qframe.drivers import key_file, load, make_broker
+from qframe.drivers import key_file, load, make_broker, make_store
 from qframe.errors import QFrameError
 from qframe.plugins import make_plugin_manager, notify
 from qframe.processes import ChildProcess, ProcessManager
@@ -59,13 +59,14 @@ class Cluster:
     def start(self) -> None:
         """Start the sentinel and wait until every process is ready."""
         name = self.config.name
+        make_broker(self.config).close()  # a bad driver name or URL fails here, in one clear line
+        make_store(self.config).close()
         self.is_starting = True
         log.info("Q Cluster %s starting.", name)
         notify(self.pm, "qframe_cluster_starting", config=self.config)
         keys = secret_keys(
             self.config.secret_key, self.config.secret_key_fallbacks, key_file(self.config), self.config.broker
         )
-        make_broker(self.config).close()  # a bad URL or driver fails here, in one clear line
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
         context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
         processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)

@@ -43,9 +43,9 @@ class Monitor:
         self.store = make_store(self.context.config)
         self.listening = any(has_impls(self.pm, hook) for hook in OUTCOME_HOOKS)
         hub = Hub(self.context.monitor_address, self.context.authkey)
+        log.info("%s monitoring at %s", self.name, os.getpid())
         ready.send(os.getpid())
         ready.close()
-        log.info("%s monitoring at %s", self.name, os.getpid())
         deadline = None
         while deadline is None or (hub.connections and time.monotonic() < deadline):
             _, ready_objects = hub.wait([] if deadline else [self.control], 1.0)

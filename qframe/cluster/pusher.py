@@ -79,9 +79,9 @@ class Pusher:
         self.hub = Hub(self.context.pusher_address, self.context.authkey)
         fetcher = threading.Thread(target=self.fetch, args=(make_broker(self.config),), daemon=True)
         fetcher.start()
+        log.info("%s pushing tasks at %s", self.name, os.getpid())
         ready.send(os.getpid())
         ready.close()
-        log.info("%s pushing tasks at %s", self.name, os.getpid())
         exiting = False
         while not (exiting and not self.slots):
             arrived, ready_objects = self.hub.wait([] if exiting else [self.control], self.next_wakeup())

@@ -29,9 +29,9 @@ def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Con
     pin_cpus(index, config.cpu_affinity)
     codec, results = context.codec(), context.result_codec()
     parent = os.getppid()
+    log.info("%s ready for work at %s", name, os.getpid())
     ready.send(os.getpid())
     ready.close()
-    log.info("%s ready for work at %s", name, os.getpid())
     conn: Connection | None = None
     done = 0
     while True:
