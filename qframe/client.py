@@ -42,10 +42,11 @@ class Client:
         cache: dict[str, tuple[Config, Broker, Codec]] = self._local.__dict__.setdefault("queues", {})
         if name not in cache:
             config = self.config.for_cluster(name)
+            broker = make_broker(config)
             if self._keys is None:
                 self._keys = secret_keys(config.secret_key, config.secret_key_fallbacks, key_file(config), config.broker)
             codec = Codec(self._keys, name, config.serializer, config.compress)
-            cache[name] = (config, make_broker(config), codec)
+            cache[name] = (config, broker, codec)
         return cache[name]
 
     @property

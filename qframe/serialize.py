@@ -101,6 +101,13 @@ def result_codec(keys: Sequence[str], config: Config) -> Codec:
 
 def secret_keys(secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str) -> list[str]:
     """The signing keys, newest first; generate one into ``key_file`` when allowed and missing."""
+    try:
+        return _secret_keys(secret_key, fallbacks, key_file, broker)
+    except OSError as exc:
+        raise ConfigError(f"cannot read or create the secret key file {key_file}: {exc.strerror}") from None
+
+
+def _secret_keys(secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str) -> list[str]:
     if secret_key:
         return [secret_key, *fallbacks]
     if key_file is None:

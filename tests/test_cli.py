@@ -1,0 +1,78 @@
+"""The ``qframe`` command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import qframe
+from conftest import APP, Lab
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def qf(lab: Lab, *args: str, cwd: Path = APP) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qframe", *args], cwd=cwd, env={**os.environ, **lab.env},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_version(lab: Lab) -> None:
+    done = qf(lab, "--version")
+    assert done.returncode == 0 and qframe.__version__ in done.stdout
+
+
+def test_enqueue_then_result_through_a_cluster(lab: Lab) -> None:
+    done = qf(lab, "enqueue", "qframe_test_tasks.inc", "[41]")
+    assert done.returncode == 0, done.stderr
+    task_id = done.stdout.strip()
+    missing = qf(lab, "result", task_id)
+    assert missing.returncode == 1 and "no result for task" in missing.stderr
+    lab.cluster()
+    done = qf(lab, "result", task_id, "--wait", "20")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert (record["result"], record["success"], record["attempts"]) == (42, True, 1)
+
+
+def test_info_reports_clusters_and_counts(lab: Lab) -> None:
+    cluster = lab.cluster()
+    task_id = lab.client.async_task("qframe_test_tasks.inc", 1)
+    assert lab.client.result(task_id, wait=20) == 2
+    lab.client.async_task("qframe_test_tasks.boom", "x")
+    report = json.loads(qf(lab, "info", "--json").stdout)
+    assert [c["status"] in ("Idle", "Working") for c in report["clusters"]] == [True]
+    assert report["clusters"][0]["workers"] and report["successes"] >= 1
+    assert report["tasks_per_hour"] >= 1
+    table = qf(lab, "info")
+    assert table.returncode == 0 and "successes:" in table.stdout
+    cluster.stop()
+
+
+def test_enqueue_refuses_a_path_that_does_not_import(lab: Lab) -> None:
+    done = qf(lab, "enqueue", "no_such_module.func")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "qframe: error: task path 'no_such_module.func' does not import: no module named 'no_such_module'"
+    assert lab.client.queue_size() == 0
+
+
+def test_malformed_config_is_one_line_per_problem(lab: Lab, tmp_path: Path) -> None:
+    (tmp_path / "qframe.toml").write_text("wokers = 2\nlease = 'soon'\n")
+    done = qf(lab, "info", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "qframe: error: unknown option 'wokers' in qframe.toml (did you mean 'workers'?)",
+    ]
+
+
+def test_plugins_lists_drivers_by_group(lab: Lab) -> None:
+    done = qf(lab, "plugins")
+    assert done.returncode == 0
+    assert "qframe.brokers: " in done.stdout and "sqlite" in done.stdout
+    assert "qframe.process_managers: prefork" in done.stdout
