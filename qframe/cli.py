@@ -47,7 +47,9 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group()
 @click.version_option(qframe.__version__, prog_name="qframe")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A qframe.toml or pyproject.toml.")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="A qframe.toml or pyproject.toml."
+)
 def cli(config_file: str | None) -> None:
     """qframe: a distributed task queue."""
 
@@ -109,12 +111,25 @@ def info(ctx: click.Context, as_json: bool) -> None:
         table.add_column(column)
     for stat in Stat.all(broker):
         table.add_row(
-            stat.cluster_id[:8], stat.name, stat.host, stat.status, str(len(stat.workers)),
-            f"{stat.uptime:.0f}", str(stat.reincarnations),
+            stat.cluster_id[:8],
+            stat.name,
+            stat.host,
+            stat.status,
+            str(len(stat.workers)),
+            f"{stat.uptime:.0f}",
+            str(stat.reincarnations),
         )
     console.print(table)
-    for key in ("queued", "leased", "dead_letters", "successes", "failures",
-                "tasks_per_second", "tasks_per_minute", "tasks_per_hour"):
+    for key in (
+        "queued",
+        "leased",
+        "dead_letters",
+        "successes",
+        "failures",
+        "tasks_per_second",
+        "tasks_per_minute",
+        "tasks_per_hour",
+    ):
         console.print(f"{key.replace('_', ' ')}: {report[key]}")
     console.print(f"average time: {report['average_seconds']:.4f} s")
 

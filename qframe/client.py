@@ -34,7 +34,9 @@ class Client:
         self._local = threading.local()
         self._keys: list[str] | None = None
         self._result_codec: Codec | None = None
-        self._enqueue_hooks = has_impls(self.pm, "qframe_pre_enqueue") or has_impls(self.pm, "qframe_post_enqueue")
+        self._enqueue_hooks = has_impls(self.pm, "qframe_pre_enqueue") or has_impls(
+            self.pm, "qframe_post_enqueue"
+        )
 
     # -- connections (one per thread, per queue) ----------------------------------------
     def _queue(self, cluster: str | None) -> tuple[Config, Broker, Codec]:
@@ -44,7 +46,9 @@ class Client:
             config = self.config.for_cluster(name)
             broker = make_broker(config)
             if self._keys is None:
-                self._keys = secret_keys(config.secret_key, config.secret_key_fallbacks, key_file(config), config.broker)
+                self._keys = secret_keys(
+                    config.secret_key, config.secret_key_fallbacks, key_file(config), config.broker
+                )
             codec = Codec(self._keys, name, config.serializer, config.compress)
             cache[name] = (config, broker, codec)
         return cache[name]
@@ -66,7 +70,7 @@ class Client:
         never passed to ``func``; pass ``q_options={...}`` to give them to ``func`` instead.
         """
         task, delay = self._make_task(func, args, kwargs)
-        config, broker, codec = self._queue(task.cluster)
+        _, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             notify(self.pm, "qframe_pre_enqueue", task=task)
         message_id = broker.enqueue(self._encode(codec, task), delay=delay)
@@ -81,7 +85,7 @@ class Client:
         tasks = [self._make_task(func, tuple(args), dict(options))[0] for args in arguments]
         if not tasks:
             return []
-        config, broker, codec = self._queue(tasks[0].cluster)
+        _, broker, codec = self._queue(tasks[0].cluster)
         if self._enqueue_hooks:
             for task in tasks:
                 notify(self.pm, "qframe_pre_enqueue", task=task)

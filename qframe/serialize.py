@@ -67,7 +67,9 @@ class Codec:
         if self._flags & _COMPRESSED:
             body = zlib.compress(body)
         header = _HEADER.pack(
-            self._flags, math.nan if timeout is None else timeout, -1 if max_attempts is None else max_attempts
+            self._flags,
+            math.nan if timeout is None else timeout,
+            -1 if max_attempts is None else max_attempts,
         )
         signed = header + body
         return hmac.digest(self._keys[0], signed, "sha256") + signed
@@ -80,7 +82,11 @@ class Codec:
         for key in self._keys:
             if hmac.compare_digest(mac, hmac.digest(key, signed, "sha256")):
                 flags, timeout, max_attempts = _HEADER.unpack_from(signed)
-                return Header(flags, None if math.isnan(timeout) else timeout, None if max_attempts < 0 else max_attempts)
+                return Header(
+                    flags,
+                    None if math.isnan(timeout) else timeout,
+                    None if max_attempts < 0 else max_attempts,
+                )
         raise SignatureError("bad signature (tampered payload, or another secret key or cluster name)")
 
     def decode(self, envelope: bytes) -> Any:
@@ -99,7 +105,9 @@ def result_codec(keys: Sequence[str], config: Config) -> Codec:
     return Codec(keys, "qframe-results", config.serializer, config.compress)
 
 
-def secret_keys(secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str) -> list[str]:
+def secret_keys(
+    secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str
+) -> list[str]:
     """The signing keys, newest first; generate one into ``key_file`` when allowed and missing."""
     try:
         return _secret_keys(secret_key, fallbacks, key_file, broker)
@@ -107,7 +115,9 @@ def secret_keys(secret_key: str | None, fallbacks: Sequence[str], key_file: Path
         raise ConfigError(f"cannot read or create the secret key file {key_file}: {exc.strerror}") from None
 
 
-def _secret_keys(secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str) -> list[str]:
+def _secret_keys(
+    secret_key: str | None, fallbacks: Sequence[str], key_file: Path | None, broker: str
+) -> list[str]:
     if secret_key:
         return [secret_key, *fallbacks]
     if key_file is None:

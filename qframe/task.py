@@ -80,8 +80,15 @@ class TaskResult:
     def meta(self) -> ResultMeta:
         """The store's indexed fields of this result."""
         return ResultMeta(
-            self.id, self.name, self.func, self.group, self.success,
-            self.started, self.stopped, self.attempts, self.cluster,
+            self.id,
+            self.name,
+            self.func,
+            self.group,
+            self.success,
+            self.started,
+            self.stopped,
+            self.attempts,
+            self.cluster,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,8 +106,18 @@ class TaskResult:
     def of(cls, task: Task, result: Any, success: bool, started: float, attempts: int) -> TaskResult:
         """The record of one run (or one failure to run) of ``task``, stopping now."""
         return cls(
-            task.id, task.name, task.func, task.args, task.kwargs, result, success,
-            started, time.time(), attempts, task.cluster, task.group,
+            task.id,
+            task.name,
+            task.func,
+            task.args,
+            task.kwargs,
+            result,
+            success,
+            started,
+            time.time(),
+            attempts,
+            task.cluster,
+            task.group,
         )
 
 
@@ -137,7 +154,10 @@ def resolve(path: str) -> Callable[..., Any]:
             for attribute in parts[split:]:
                 target = getattr(target, attribute)
         except AttributeError:
-            raise TaskImportError(f"task path '{path}' does not import: no '{'.'.join(parts[split:])}' in module '{module_name}'") from None
+            missing = ".".join(parts[split:])
+            raise TaskImportError(
+                f"task path '{path}' does not import: no '{missing}' in module '{module_name}'"
+            ) from None
         if not callable(target):
             raise TaskImportError(f"task path '{path}' is not callable")
         return target  # type: ignore[no-any-return]

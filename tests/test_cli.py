@@ -9,17 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import APP, Lab
 
 import qframe
-from conftest import APP, Lab
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def qf(lab: Lab, *args: str, cwd: Path = APP) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qframe", *args], cwd=cwd, env={**os.environ, **lab.env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "qframe", *args],
+        cwd=cwd,
+        env={**os.environ, **lab.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -58,7 +62,10 @@ def test_info_reports_clusters_and_counts(lab: Lab) -> None:
 def test_enqueue_refuses_a_path_that_does_not_import(lab: Lab) -> None:
     done = qf(lab, "enqueue", "no_such_module.func")
     assert done.returncode == 2
-    assert done.stderr.strip() == "qframe: error: task path 'no_such_module.func' does not import: no module named 'no_such_module'"
+    assert (
+        done.stderr.strip()
+        == "qframe: error: task path 'no_such_module.func' does not import: no module named 'no_such_module'"
+    )
     assert lab.client.queue_size() == 0
 
 

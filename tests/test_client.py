@@ -25,7 +25,7 @@ def local_function() -> None:
 
 
 def queued_tasks(client: Client) -> list[Task]:
-    config, broker, codec = client._queue(None)
+    _, broker, codec = client._queue(None)
     return [Task.from_dict(codec.decode(m.payload)) for m in broker.dequeue(100)]
 
 
@@ -68,7 +68,9 @@ def test_functions_workers_cannot_import_are_refused(client: Client) -> None:
 
 def test_resolve_explains_what_does_not_import() -> None:
     assert resolve("os.path.join") is __import__("os").path.join
-    with pytest.raises(TaskImportError, match=r"^task path 'nope.f' does not import: no module named 'nope'$"):
+    with pytest.raises(
+        TaskImportError, match=r"^task path 'nope.f' does not import: no module named 'nope'$"
+    ):
         resolve("nope.f")
     with pytest.raises(TaskImportError, match=r"no 'missing' in module 'os'"):
         resolve("os.missing")
@@ -82,7 +84,9 @@ def test_results_wait_then_give_up_without_busy_polling(client: Client) -> None:
 
 def test_enqueue_on_a_broken_broker_raises_and_returns_no_id(tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where a directory should be")
-    client = Client(load_config({"broker_url": f"sqlite:///{tmp_path}/blocked/q.db", "plugins": ()}, environ={}))
+    client = Client(
+        load_config({"broker_url": f"sqlite:///{tmp_path}/blocked/q.db", "plugins": ()}, environ={})
+    )
     with pytest.raises(BrokerError, match="cannot open SQLite database"):
         client.async_task("m.f")
 

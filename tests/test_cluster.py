@@ -11,13 +11,12 @@ import time
 
 import psutil
 import pytest
+from conftest import APP, Lab
 
 from qframe.builtin.sqlite import SQLiteBroker
 from qframe.serialize import Codec
 from qframe.task import Task
 from qframe.testing import wait_until
-
-from conftest import APP, Lab
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,7 +135,9 @@ def test_tampered_payloads_are_rejected_and_the_queue_keeps_flowing(lab: Lab) ->
     envelope = bytearray(good_key.encode(Task("qframe_test_tasks.inc", (1000,)).to_dict()))
     envelope[-3] ^= 0xFF
     tampered = broker.enqueue(bytes(envelope))
-    forged = broker.enqueue(Codec(["another key"], "default").encode(Task("qframe_test_tasks.inc", (2000,)).to_dict()))
+    forged = broker.enqueue(
+        Codec(["another key"], "default").encode(Task("qframe_test_tasks.inc", (2000,)).to_dict())
+    )
     garbage = broker.enqueue(b"not even a payload")
     ids = [lab.client.async_task("qframe_test_tasks.inc", i) for i in range(5)]
     cluster = lab.cluster()
@@ -176,7 +177,11 @@ def test_broken_event_plugin_is_logged_and_the_cluster_keeps_working(lab: Lab) -
 def test_unknown_broker_is_one_line_listing_installed_brokers(lab: Lab) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "qframe", "cluster", "--broker", "nosuch"],
-        cwd=APP, env={**os.environ, **lab.env}, capture_output=True, text=True, timeout=60,
+        cwd=APP,
+        env={**os.environ, **lab.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -195,7 +200,7 @@ def test_sentinel_stops_the_cluster_when_the_main_process_dies(lab: Lab) -> None
     children = psutil.Process(cluster.process.pid).children(recursive=True)
     assert len(children) == 5  # sentinel, pusher, monitor, two workers
     os.kill(cluster.process.pid, signal.SIGKILL)
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qframe.config import Config, env_name, load
+from qframe.config import env_name, load
 from qframe.errors import ConfigError
 
 
@@ -40,7 +40,7 @@ def test_qframe_toml_wins_over_pyproject(tmp_path: Path) -> None:
 def test_per_cluster_overrides_apply_to_that_cluster_only(tmp_path: Path) -> None:
     write(
         tmp_path / "qframe.toml",
-        'timeout = 10\nlease = 30\n[clusters.long]\ntimeout = 600\nlease = 700\n',
+        "timeout = 10\nlease = 30\n[clusters.long]\ntimeout = 600\nlease = 700\n",
     )
     assert load(environ={}, cwd=tmp_path).timeout == 10
     long = load(environ={"QFRAME_CLUSTER_NAME": "long"}, cwd=tmp_path)
@@ -51,7 +51,9 @@ def test_per_cluster_overrides_apply_to_that_cluster_only(tmp_path: Path) -> Non
 
 def test_unknown_option_names_the_closest_valid_one(tmp_path: Path) -> None:
     write(tmp_path / "qframe.toml", "wokers = 3\n")
-    with pytest.raises(ConfigError, match=r"^unknown option 'wokers' in qframe.toml \(did you mean 'workers'\?\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown option 'wokers' in qframe.toml \(did you mean 'workers'\?\)$"
+    ):
         load(environ={}, cwd=tmp_path)
 
 

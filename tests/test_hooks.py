@@ -118,9 +118,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Run one cluster with the recorder through successes, failures, retries and a timeout."""
     tmp = tmp_path_factory.mktemp("hooks")
     config = load_config(
-        {"broker_url": f"sqlite:///{tmp}/q.db", "workers": 2, "guard_cycle": 0.1, "plugins": (),
-         "timeout": 1.0, "lease": 5.0, "max_attempts": 2},
-        environ={}, cwd=tmp,
+        {
+            "broker_url": f"sqlite:///{tmp}/q.db",
+            "workers": 2,
+            "guard_cycle": 0.1,
+            "plugins": (),
+            "timeout": 1.0,
+            "lease": 5.0,
+            "max_attempts": 2,
+        },
+        environ={},
+        cwd=tmp,
     )
     pm = make_plugin_manager(config)
     recorder = Recorder(tmp / "hooks.log")
@@ -204,7 +212,9 @@ def test_hook_qframe_post_enqueue(run: dict[str, Any]) -> None:
 
 
 def test_hook_qframe_pre_execute(run: dict[str, Any]) -> None:
-    attempts = sorted(e["attempt"] for e in fired(run, "qframe_pre_execute") if e["task"] == run["ids"]["retried"])
+    attempts = sorted(
+        e["attempt"] for e in fired(run, "qframe_pre_execute") if e["task"] == run["ids"]["retried"]
+    )
     assert attempts == [1, 2]
 
 

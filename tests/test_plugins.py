@@ -78,7 +78,9 @@ def test_unknown_driver_lists_installed_names() -> None:
     with pytest.raises(DriverNotFound) as error:
         load("broker", "rabbit")
     assert str(error.value) == f"unknown broker 'rabbit'; installed brokers: {', '.join(available('broker'))}"
-    with pytest.raises(DriverNotFound, match=r"^unknown process manager 'x'; installed process managers: .*prefork"):
+    with pytest.raises(
+        DriverNotFound, match=r"^unknown process manager 'x'; installed process managers: .*prefork"
+    ):
         load("process_manager", "x")
 
 
@@ -91,7 +93,13 @@ def test_module_class_paths_load_and_bad_ones_fail_clearly() -> None:
 def test_store_defaults_to_the_brokers_own_store_else_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/q.db"
     assert store_choice(config(broker_url=url)) == ("sqlite", url)
-    assert store_choice(config(broker="qframe.builtin.sqlite:SQLiteBroker", secret_key="k")) == ("sqlite", None)
-    assert store_choice(config(store="sqlite", store_url="sqlite:///other.db")) == ("sqlite", "sqlite:///other.db")
+    assert store_choice(config(broker="qframe.builtin.sqlite:SQLiteBroker", secret_key="k")) == (
+        "sqlite",
+        None,
+    )
+    assert store_choice(config(store="sqlite", store_url="sqlite:///other.db")) == (
+        "sqlite",
+        "sqlite:///other.db",
+    )
     assert isinstance(make_broker(config(broker_url=url)), SQLiteBroker)
     assert isinstance(make_store(config(broker_url=url)), SQLiteStore)

@@ -29,7 +29,9 @@ def test_round_trip_with_header() -> None:
     assert codec.verify(codec.encode(1)).timeout is None
 
 
-@pytest.mark.parametrize("options", [{"serializer": "json"}, {"compress": True}, {"serializer": "json", "compress": True}])
+@pytest.mark.parametrize(
+    "options", [{"serializer": "json"}, {"compress": True}, {"serializer": "json", "compress": True}]
+)
 def test_json_and_compression(options: dict[str, object]) -> None:
     codec = Codec(["k"], "default", **options)  # type: ignore[arg-type]
     assert codec.decode(codec.encode({"x": [1, "two"]})) == {"x": [1, "two"]}
@@ -81,7 +83,10 @@ def test_networked_broker_refuses_to_run_without_a_key() -> None:
 def test_embedded_key_is_generated_once_private_and_shared(tmp_path: Path) -> None:
     key_file = tmp_path / "qframe.db.key"
     keys: list[list[str]] = []
-    threads = [threading.Thread(target=lambda: keys.append(secret_keys(None, (), key_file, "sqlite"))) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: keys.append(secret_keys(None, (), key_file, "sqlite")))
+        for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

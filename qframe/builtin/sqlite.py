@@ -191,7 +191,9 @@ class SQLiteBroker(Broker):
 
     def ack_many(self, ack_ids: Iterable[str]) -> None:
         """Delete several messages in one transaction."""
-        self.db.executemany("DELETE FROM qframe_queue WHERE id = ? AND token = ?", [_split(a) for a in ack_ids])
+        self.db.executemany(
+            "DELETE FROM qframe_queue WHERE id = ? AND token = ?", [_split(a) for a in ack_ids]
+        )
 
     def nack(self, ack_id: str) -> None:
         """Make the message visible now."""
@@ -262,7 +264,9 @@ class SQLiteBroker(Broker):
 
     def get_stats(self) -> list[bytes]:
         """Live heartbeats."""
-        rows = self.db.execute("SELECT value FROM qframe_stats WHERE expires > ? ORDER BY key", (time.time(),))
+        rows = self.db.execute(
+            "SELECT value FROM qframe_stats WHERE expires > ? ORDER BY key", (time.time(),)
+        )
         return [row[0] for row in rows]
 
     def close(self) -> None:
@@ -305,13 +309,17 @@ class SQLiteStore(Store):
     def get_group(self, group: str, failures: bool = True) -> list[bytes]:
         """Blobs of a group, oldest first."""
         extra = "" if failures else " AND success = 1"
-        rows = self.db.execute(f"SELECT blob FROM qframe_results WHERE grp = ?{extra} ORDER BY stopped", (group,))
+        rows = self.db.execute(
+            f"SELECT blob FROM qframe_results WHERE grp = ?{extra} ORDER BY stopped", (group,)
+        )
         return [row[0] for row in rows]
 
     def count_group(self, group: str, failures: bool = False) -> int:
         """Results of a group."""
         extra = "" if failures else " AND success = 1"
-        return int(self.db.execute(f"SELECT count(*) FROM qframe_results WHERE grp = ?{extra}", (group,))[0][0])
+        return int(
+            self.db.execute(f"SELECT count(*) FROM qframe_results WHERE grp = ?{extra}", (group,))[0][0]
+        )
 
     def delete_group(self, group: str) -> int:
         """Delete a group's results."""

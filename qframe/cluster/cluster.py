@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -65,7 +66,10 @@ class Cluster:
         log.info("Q Cluster %s starting.", name)
         notify(self.pm, "qframe_cluster_starting", config=self.config)
         keys = secret_keys(
-            self.config.secret_key, self.config.secret_key_fallbacks, key_file(self.config), self.config.broker
+            self.config.secret_key,
+            self.config.secret_key_fallbacks,
+            key_file(self.config),
+            self.config.broker,
         )
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
         context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
@@ -96,10 +100,8 @@ class Cluster:
         self.is_stopping = True
         log.info("Q Cluster %s stopping.", self.config.name)
         notify(self.pm, "qframe_cluster_stopping", cluster=self)
-        try:
+        with contextlib.suppress(OSError):
             self._control.send("stop")
-        except OSError:
-            pass
         self.sentinel.join(self.config.grace + 60)
         if self.sentinel.is_alive():
             log.error("the sentinel did not stop in time; killing it")
@@ -119,7 +121,9 @@ class Cluster:
                 time.sleep(0.1)
             crashed = not self._stop_requested
             if crashed:
-                log.critical("the sentinel died unexpectedly (exit code %s)", self.sentinel and self.sentinel.exitcode)
+                log.critical(
+                    "the sentinel died unexpectedly (exit code %s)", self.sentinel and self.sentinel.exitcode
+                )
             self.stop()
             return 1 if crashed else 0
         finally:

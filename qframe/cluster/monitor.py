@@ -23,7 +23,12 @@ from qframe.task import TaskResult, resolve
 
 log = logging.getLogger("qframe")
 
-OUTCOME_HOOKS = ("qframe_task_succeeded", "qframe_task_failed", "qframe_task_timed_out", "qframe_task_retrying")
+OUTCOME_HOOKS = (
+    "qframe_task_succeeded",
+    "qframe_task_failed",
+    "qframe_task_timed_out",
+    "qframe_task_retrying",
+)
 
 
 class Monitor:
@@ -81,7 +86,9 @@ class Monitor:
                     log.error("moved message %s to dead letters: %s", o.ack_id, o.reason)
                     self.broker.quarantine(o.ack_id, o.reason)
         except Exception as exc:
-            log.error("could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc)
+            log.error(
+                "could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc
+            )
         for o in outcomes:
             if o.blob is not None and (self.listening or o.hook):
                 self.call_hooks(o, TaskResult.from_dict(self.codec.decode(o.blob)))
@@ -101,10 +108,17 @@ class Monitor:
             try:
                 resolve(outcome.hook)(result)
             except Exception as exc:
-                log.error("return hook %s failed on [%s] because %s: %s",
-                          outcome.hook, result.name, type(exc).__name__, exc)
+                log.error(
+                    "return hook %s failed on [%s] because %s: %s",
+                    outcome.hook,
+                    result.name,
+                    type(exc).__name__,
+                    exc,
+                )
 
 
-def run_monitor(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection) -> None:
+def run_monitor(
+    context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection
+) -> None:
     """The monitor process's main function."""
     Monitor(context, pm, name, control).run(ready)

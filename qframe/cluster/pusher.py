@@ -10,6 +10,7 @@ results coming back from workers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import signal
@@ -103,7 +104,7 @@ class Pusher:
     def on_control(self, fetcher: threading.Thread) -> bool:
         """Handle ``stop`` (stop taking tasks) and ``exit`` (leave once workers are gone)."""
         try:
-            command = self.control.recv()
+            command: str = self.control.recv()
         except EOFError:
             command = "exit"
         if not self.stopping:
@@ -172,8 +173,12 @@ class Pusher:
         try:
             return Delivery(message, self.codec.verify(message.payload))
         except SignatureError as exc:
-            log.error("rejected message %s from queue '%s': %s; moved to dead letters",
-                      message.message_id, self.config.name, exc)
+            log.error(
+                "rejected message %s from queue '%s': %s; moved to dead letters",
+                message.message_id,
+                self.config.name,
+                exc,
+            )
             broker.quarantine(message.ack_id, str(exc))
             return None
 
@@ -249,8 +254,11 @@ class Pusher:
         limit = self.max_attempts(delivery)
         if not limit or delivery.message.attempts <= limit:
             return False
-        self.fail(delivery, f"gave up after {limit} attempts: the task never finished "
-                            "(its worker died or its lease ran out each time)")
+        self.fail(
+            delivery,
+            f"gave up after {limit} attempts: the task never finished "
+            "(its worker died or its lease ran out each time)",
+        )
         return True
 
     def max_attempts(self, delivery: Delivery) -> int:
@@ -267,13 +275,15 @@ class Pusher:
                 continue
             timeout = running.header.timeout or self.config.timeout
             if timeout and now - running.started >= timeout:
-                log.error("%s ran message %s past its timeout of %g s; killing it",
-                          slot.name, running.message.message_id, timeout)
+                log.error(
+                    "%s ran message %s past its timeout of %g s; killing it",
+                    slot.name,
+                    running.message.message_id,
+                    timeout,
+                )
                 slot.killed_for_timeout = timeout
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def next_wakeup(self) -> float:
         """Seconds until the next timeout or lease touch is due."""
@@ -300,8 +310,11 @@ class Pusher:
         elif limit and attempts >= limit:
             self.fail(running, f"its worker died on each of {attempts} attempts (max_attempts={limit})")
         else:
-            log.warning("%s died while running message %s; handed back to the broker",
-                        slot.name, running.message.message_id)
+            log.warning(
+                "%s died while running message %s; handed back to the broker",
+                slot.name,
+                running.message.message_id,
+            )
             self.settle_quietly(running.message.ack_id)
 
     def fail(self, delivery: Delivery, reason: str, timed_out: float | None = None) -> None:
@@ -332,6 +345,8 @@ class Pusher:
             self.monitor = None  # the monitor is down or restarting; keep the outbox for later
 
 
-def run_pusher(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection) -> None:
+def run_pusher(
+    context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection
+) -> None:
     """The pusher process's main function."""
     Pusher(context, pm, name, control).run(ready)

@@ -48,7 +48,9 @@ class Child:
 class Sentinel:
     """Guards one cluster: replaces dead children, publishes status, runs the stop procedure."""
 
-    def __init__(self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int) -> None:
+    def __init__(
+        self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int
+    ) -> None:
         self.context = context
         self.config = context.config
         self.pm = pm
@@ -131,17 +133,25 @@ class Sentinel:
             if code == 0:
                 log.info("%s recycled worker %s", self.name, child.process.name)
             else:
-                log.critical("reincarnated worker %s after death (%s)", child.process.name, describe_exit(code))
+                log.critical(
+                    "reincarnated worker %s after death (%s)", child.process.name, describe_exit(code)
+                )
                 self.stat.reincarnations += 1
             self.workers[position] = self.spawn_worker(child.index)
         for role in ("pusher", "monitor"):
             child = getattr(self, role)
             if not child.process.is_alive():
                 child.process.join(0)
-                log.critical("reincarnated %s %s after sudden death (%s)",
-                             role, child.process.name, describe_exit(child.process.exitcode))
+                log.critical(
+                    "reincarnated %s %s after sudden death (%s)",
+                    role,
+                    child.process.name,
+                    describe_exit(child.process.exitcode),
+                )
                 self.stat.reincarnations += 1
-                setattr(self, role, self.spawn_commanded(role, run_pusher if role == "pusher" else run_monitor))
+                setattr(
+                    self, role, self.spawn_commanded(role, run_pusher if role == "pusher" else run_monitor)
+                )
 
     def broker_sizes(self) -> tuple[int, int]:
         """Queued and leased messages (zeros when the broker is unreachable)."""
@@ -175,8 +185,11 @@ class Sentinel:
             child.process.join(max(0.0, deadline - time.monotonic()))
         for child in self.workers:
             if child.process.is_alive():
-                log.warning("%s still busy after %g s of grace; killing it (its task goes back to the queue)",
-                            child.process.name, self.config.grace)
+                log.warning(
+                    "%s still busy after %g s of grace; killing it (its task goes back to the queue)",
+                    child.process.name,
+                    self.config.grace,
+                )
                 child.process.kill()
                 child.process.join(5)
         self.command(self.pusher, "exit")
@@ -214,7 +227,9 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def run_sentinel(context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int) -> None:
+def run_sentinel(
+    context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int
+) -> None:
     """The sentinel process's main function."""
     try:
         Sentinel(context, pm, name, control, parent).run()

@@ -89,13 +89,21 @@ def execute(
 
 
 def outcome(
-    results: Codec, config: Config, task: Task, result: TaskResult, ack_id: str, timed_out: float | None = None
+    results: Codec,
+    config: Config,
+    task: Task,
+    result: TaskResult,
+    ack_id: str,
+    timed_out: float | None = None,
 ) -> Outcome:
     """Encode ``result`` and decide how its delivery is settled."""
     try:
         blob = results.encode(result.to_dict())
     except Exception as exc:
-        result.result, result.success = f"the result could not be serialized: {type(exc).__name__}: {exc}", False
+        result.result, result.success = (
+            f"the result could not be serialized: {type(exc).__name__}: {exc}",
+            False,
+        )
         blob = results.encode(result.to_dict())
     limit = config.max_attempts if task.max_attempts is None else task.max_attempts
     retry = not result.success and not task.ack_failure and (not limit or result.attempts < limit)

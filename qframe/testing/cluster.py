@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,9 +23,7 @@ class ClusterProcess:
     so a failing test can never leave a cluster running.
     """
 
-    def __init__(
-        self, cwd: Path, env: Mapping[str, str], *args: str, lifetime: float = 300.0
-    ) -> None:
+    def __init__(self, cwd: Path, env: Mapping[str, str], *args: str, lifetime: float = 300.0) -> None:
         self.cwd = cwd
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -68,7 +67,9 @@ class ClusterProcess:
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.process.poll() is not None and not self._changed.wait(0.2)):
-                    raise AssertionError(f"no {count} line(s) matching {pattern!r}; log:\n" + "\n".join(self.lines))
+                    raise AssertionError(
+                        f"no {count} line(s) matching {pattern!r}; log:\n" + "\n".join(self.lines)
+                    )
                 self._changed.wait(min(left, 0.2))
 
     def wait_running(self, timeout: float = 30.0) -> ClusterProcess:
@@ -92,10 +93,8 @@ class ClusterProcess:
     def kill_all(self) -> None:
         """SIGKILL the cluster's whole process group (main process and children)."""
         self._reaper.cancel()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
 
     def __enter__(self) -> ClusterProcess:

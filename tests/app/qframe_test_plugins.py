@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from qframe_test_tasks import record
+
 from qframe import hookimpl
 from qframe.task import TaskResult
-from qframe_test_tasks import record
 
 
 @hookimpl

@@ -1,0 +1,53 @@
+"""Every check of the project: ``nox`` runs tests, plugin tests, lint and types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "plugins", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The core's tests, with no plugin distribution installed."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("plugin", PLUGINS)
+def plugins(session: nox.Session, plugin: str) -> None:
+    """One plugin's tests against the core in this checkout."""
+    session.install("-e", ".[test]", "-e", f"plugins/{plugin}[test]")
+    session.chdir(f"plugins/{plugin}")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the core and every plugin package."""
+    session.install("mypy", "-e", ".[test]", *(f"-e./plugins/{p}" for p in PLUGINS))
+    packages = [str(next((ROOT / "plugins" / p).glob("qframe_*"))) for p in PLUGINS]
+    session.run("mypy", "qframe", *packages)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the peers (not part of the default run)."""
+    session.install(
+        "-e", ".", *(f"-e./plugins/{p}" for p in PLUGINS), "-r", "bench/requirements-peers.txt", "rich"
+    )
+    session.run("python", "bench/harness.py", *session.posargs)
