@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import time
 import uuid
@@ -43,10 +42,8 @@ class Task:
             self.name = humanize(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """The package as plain data (what the codec serializes)."""
-        data = dataclasses.asdict(self)
-        data["args"] = list(self.args)
-        return data
+        """The package as plain data (what the codec serializes); arguments are not copied."""
+        return {**vars(self), "args": list(self.args)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
@@ -92,10 +89,8 @@ class TaskResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain data (what the codec serializes)."""
-        data = dataclasses.asdict(self)
-        data["args"] = list(self.args)
-        return data
+        """The record as plain data (what the codec serializes); values are not copied."""
+        return {**vars(self), "args": list(self.args)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskResult:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import queue
+import selectors
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Client, Connection, Listener, wait
+from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from qframe.stores.base import ResultMeta
@@ -40,15 +41,17 @@ class Outcome:
 
 
 class Hub:
-    """A Unix-socket listener whose connections are multiplexed with :func:`wait`."""
+    """A Unix-socket listener whose connections, plus any watched pipes, share one selector."""
 
     def __init__(self, address: str, authkey: bytes) -> None:
         if os.path.exists(address):
             os.unlink(address)  # left behind by a predecessor that died
         self.listener = Listener(address, "AF_UNIX", authkey=authkey)
         self.connections: list[Connection] = []
+        self._selector = selectors.DefaultSelector()
         self._arrivals: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._closed = False
         threading.Thread(target=self._accept, name="accept", daemon=True).start()
 
@@ -65,15 +68,27 @@ class Hub:
         """Make a pending :meth:`wait` return (safe from any thread)."""
         os.write(self._wake_w, b"!")
 
-    def wait(self, extra: Sequence[Any], timeout: float | None) -> tuple[list[Connection], list[Any]]:
-        """Wait for input; return ``(new connections, ready objects)`` (wake-ups excluded)."""
-        ready = wait([*self.connections, *extra, self._wake_r], timeout)
-        if self._wake_r in ready:
-            os.read(self._wake_r, 4096)
-            ready.remove(self._wake_r)
+    def watch(self, obj: Any) -> None:
+        """Also wait for ``obj`` (anything with ``fileno()``) to become readable."""
+        self._selector.register(obj, selectors.EVENT_READ)
+
+    def unwatch(self, obj: Any) -> None:
+        """Stop waiting for ``obj``."""
+        self._selector.unregister(obj)
+
+    def wait(self, timeout: float | None) -> tuple[list[Connection], list[Any]]:
+        """Wait for input; return ``(new connections, readable objects)``."""
+        ready = []
+        for key, _ in self._selector.select(timeout):
+            if key.fileobj == self._wake_r:
+                os.read(self._wake_r, 4096)
+            else:
+                ready.append(key.fileobj)
         arrived = []
         while not self._arrivals.empty():
-            arrived.append(self._arrivals.get())
+            connection = self._arrivals.get()
+            self._selector.register(connection, selectors.EVENT_READ)
+            arrived.append(connection)
         self.connections.extend(arrived)
         return arrived, ready
 
@@ -81,12 +96,14 @@ class Hub:
         """Forget a connection that reached its end."""
         if connection in self.connections:
             self.connections.remove(connection)
+            self._selector.unregister(connection)
         connection.close()
 
     def close(self) -> None:
         """Stop listening."""
         self._closed = True
         self.listener.close()
+        self._selector.close()
 
 
 def connect(address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0) -> Connection:

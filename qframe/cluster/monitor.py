@@ -51,16 +51,20 @@ class Monitor:
         log.info("%s monitoring at %s", self.name, os.getpid())
         ready.send(os.getpid())
         ready.close()
+        hub.watch(self.control)
         deadline = None
         while deadline is None or (hub.connections and time.monotonic() < deadline):
-            _, ready_objects = hub.wait([] if deadline else [self.control], 1.0)
+            _, ready_objects = hub.wait(1.0)
             pending: list[Outcome] = []
             for obj in ready_objects:
                 if obj is self.control:
                     deadline = time.monotonic() + 10.0
+                    hub.unwatch(self.control)
                     continue
                 try:
                     pending.extend(obj.recv())
+                    while obj.poll():  # drain: the busier the cluster, the bigger the batch
+                        pending.extend(obj.recv())
                 except (EOFError, OSError):
                     hub.drop(obj)
             if pending:

@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 import pluggy
@@ -44,13 +44,18 @@ class Delivery:
 
 @dataclass
 class Slot:
-    """One connected worker."""
+    """One connected worker and the deliveries it holds: the running one first, then one queued."""
 
     pid: int
     name: str
-    running: Delivery | None = None
+    assigned: collections.deque[Delivery] = field(default_factory=collections.deque)
     retiring: bool = False
     killed_for_timeout: float | None = None
+
+    @property
+    def running(self) -> Delivery | None:
+        """The delivery the worker runs now."""
+        return self.assigned[0] if self.assigned else None
 
 
 class Pusher:
@@ -83,14 +88,17 @@ class Pusher:
         log.info("%s pushing tasks at %s", self.name, os.getpid())
         ready.send(os.getpid())
         ready.close()
+        self.hub.watch(self.control)
         exiting = False
         while not (exiting and not self.slots):
-            arrived, ready_objects = self.hub.wait([] if exiting else [self.control], self.next_wakeup())
+            arrived, ready_objects = self.hub.wait(self.next_wakeup())
             for conn in arrived:
                 self.slots[conn] = Slot(0, "?")
             for obj in ready_objects:
                 if obj is self.control:
                     exiting = self.on_control(fetcher)
+                    if exiting:
+                        self.hub.unwatch(self.control)
                 else:
                     self.receive(obj)
             self.hand_out()
@@ -118,7 +126,7 @@ class Pusher:
                 self.settle_quietly(delivery.message.ack_id)
             log.info("%s stopped pushing tasks", self.name)
             for conn, slot in list(self.slots.items()):
-                if slot.running is None:
+                if not slot.assigned:
                     self.send(conn, ("stop",))
         return command == "exit"
 
@@ -166,7 +174,7 @@ class Pusher:
 
     def occupied(self) -> int:
         """Deliveries waiting or running (call with ``self.space`` held)."""
-        return len(self.waiting) + sum(1 for slot in self.slots.values() if slot.running)
+        return len(self.waiting) + sum(len(slot.assigned) for slot in self.slots.values())
 
     def check(self, broker: Broker, message: Message) -> Delivery | None:
         """Verify a message's signature; quarantine it if it fails."""
@@ -190,7 +198,7 @@ class Pusher:
         self.last_touch = now
         with self.space:
             ack_ids = [d.message.ack_id for d in self.waiting]
-        ack_ids += [s.running.message.ack_id for s in self.slots.values() if s.running]
+        ack_ids += [d.message.ack_id for s in self.slots.values() for d in s.assigned]
         if ack_ids:
             try:
                 self.broker.touch(ack_ids)
@@ -213,9 +221,11 @@ class Pusher:
         elif message[0] == "done":
             self.outbox.append(message[1])
             with self.space:
-                slot.running = None
+                slot.assigned.popleft()
                 self.space.notify()
-            if self.stopping:
+            if slot.assigned:
+                slot.assigned[0].started = time.monotonic()
+            elif self.stopping:
                 self.send(conn, ("stop",))
         elif message[0] == "bye":
             slot.retiring = True
@@ -230,24 +240,28 @@ class Pusher:
             return False
 
     def hand_out(self) -> None:
-        """Give waiting deliveries to idle workers."""
+        """Give waiting deliveries to workers: idle ones first, then one queued behind each.
+
+        The queued one saves a round trip per task; a worker that dies before starting
+        it gives it back to ``waiting`` without a new delivery.
+        """
         if self.stopping:
             return
-        idle = [c for c, s in self.slots.items() if s.running is None and not s.retiring and s.pid]
-        while idle:
-            with self.space:
-                if not self.waiting:
-                    return
-                delivery = self.waiting.popleft()
-            if self.exhausted(delivery):
-                continue
-            conn = idle.pop()
-            delivery.started = time.monotonic()
-            with self.space:
-                self.slots[conn].running = delivery
-            message = delivery.message
-            if not self.send(conn, ("task", message.ack_id, message.attempts, message.payload)):
-                continue
+        for depth in (0, 1):
+            for conn, slot in list(self.slots.items()):
+                if len(slot.assigned) != depth or slot.retiring or not slot.pid:
+                    continue
+                with self.space:
+                    if not self.waiting:
+                        return
+                    delivery = self.waiting.popleft()
+                if self.exhausted(delivery):
+                    continue
+                delivery.started = time.monotonic()
+                with self.space:
+                    slot.assigned.append(delivery)
+                message = delivery.message
+                self.send(conn, ("task", message.ack_id, message.attempts, message.payload))
 
     def exhausted(self, delivery: Delivery) -> bool:
         """Record a delivery past its max_attempts as failed instead of running it again."""
@@ -296,13 +310,14 @@ class Pusher:
         return max(0.0, min(due - now, 1.0))
 
     def lost(self, conn: Connection) -> None:
-        """A worker's connection ended: settle what it was running."""
+        """A worker's connection ended: settle what it ran; take back what it had not started."""
         slot = self.slots.pop(conn)
         self.hub.drop(conn)
-        running = slot.running
-        if running is None:
+        if not slot.assigned:
             return
+        running, *unstarted = slot.assigned
         with self.space:
+            self.waiting.extendleft(reversed(unstarted))
             self.space.notify()
         attempts, limit = running.message.attempts, self.max_attempts(running)
         if slot.killed_for_timeout is not None:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import pluggy
@@ -107,9 +107,13 @@ class Sentinel:
 
     # -- guarding ------------------------------------------------------------------------
     def guard(self) -> None:
-        """Every ``guard_cycle``: replace dead children, publish status, tick plugins."""
+        """Replace a child the moment it exits; every ``guard_cycle``, publish status and tick."""
+        next_tick = time.monotonic()
         while True:
-            if self.control.poll(self.config.guard_cycle):
+            children = [*self.workers, self.pusher, self.monitor]
+            timeout = max(0.0, next_tick - time.monotonic())
+            ready = wait([self.control, *(child.process.sentinel for child in children)], timeout)
+            if self.control in ready:
                 try:
                     if self.control.recv() == "stop":
                         return
@@ -120,8 +124,10 @@ class Sentinel:
                 log.error("%s: the cluster's main process died; stopping", self.name)
                 return
             self.reincarnate()
-            self.publish("Working" if self.broker_sizes()[1] else "Idle")
-            notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.config.guard_cycle
+                self.publish("Working" if self.broker_sizes()[1] else "Idle")
+                notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -77,7 +79,7 @@ def execute(
     notify(pm, "qframe_pre_execute", task=task, attempt=attempts)
     started = time.time()
     try:
-        value: Any = resolve(task.func)(*task.args, **task.kwargs)
+        value: Any = resolve_cached(task.func)(*task.args, **task.kwargs)
         success = True
     except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
         value = "".join(traceback.format_exception(exc)).rstrip()
@@ -86,6 +88,12 @@ def execute(
     result = TaskResult.of(task, value, success, started, attempts)
     notify(pm, "qframe_post_execute", task=task, result=result)
     return outcome(results, config, task, result, ack_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_cached(path: str) -> Callable[..., Any]:
+    """:func:`resolve`, once per path per worker (a failed import is retried next time)."""
+    return resolve(path)
 
 
 def outcome(
