@@ -39,8 +39,9 @@ class Config:
     lease: float = 60.0
     #: Deliveries allowed per task before it is recorded as failed; 0 means no limit.
     max_attempts: int = 3
-    #: Tasks the pusher holds ready beyond the ones running; ``None`` means ``workers``.
-    prefetch: int | None = None
+    #: Most tasks the pusher holds ready beyond the running ones. It holds fewer while tasks
+    #: are slow: about a quarter second of work, and at least one per worker.
+    prefetch: int = 100
     #: Most messages taken from the broker, or results saved, in one round trip.
     bulk: int = 100
     #: Longest pause, in seconds, between two polls of a broker that cannot block.
@@ -89,11 +90,6 @@ class Config:
     plugin_modules: tuple[str, ...] = ()
     #: Per-cluster overrides, ``{name: {option: value}}``.
     clusters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    @property
-    def effective_prefetch(self) -> int:
-        """Tasks held ready beyond the running ones."""
-        return self.workers if self.prefetch is None else self.prefetch
 
     def for_cluster(self, name: str) -> Config:
         """This config for the cluster (queue) ``name``, with its overrides applied."""
@@ -168,7 +164,7 @@ def _unknown(values: Mapping[str, Any], source: str) -> list[str]:
 
 def _check(config: Config) -> list[str]:
     problems = []
-    for key in ("workers", "bulk"):
+    for key in ("workers", "bulk", "prefetch"):
         if getattr(config, key) < 1:
             problems.append(f"option '{key}' must be at least 1, got {getattr(config, key)}")
     for key in ("lease", "poll", "guard_cycle", "grace"):

@@ -22,7 +22,7 @@ def test_defaults_without_any_file_or_environment(tmp_path: Path) -> None:
     assert config.broker == "sqlite"
     assert config.workers >= 1
     assert config.timeout is None
-    assert config.effective_prefetch == config.workers
+    assert config.prefetch == 100
 
 
 def test_layers_file_then_environment_then_flags(tmp_path: Path) -> None:

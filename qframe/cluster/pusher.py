@@ -58,6 +58,23 @@ class Slot:
         return self.assigned[0] if self.assigned else None
 
 
+class RateMeter:
+    """Turns a growing counter into a rate, measured over windows of about a second."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.count = 0
+        self.rate = 0.0
+
+    def per_second(self, count: int) -> float:
+        """The counter's recent rate of growth."""
+        now = time.monotonic()
+        if now - self.since >= 1.0:
+            self.rate = (count - self.count) / (now - self.since)
+            self.since, self.count = now, count
+        return self.rate
+
+
 class Pusher:
     """The pusher process."""
 
@@ -74,7 +91,8 @@ class Pusher:
         self.outbox: list[Outcome] = []
         self.space = threading.Condition()
         self.stopping = False
-        self.capacity = self.config.workers + self.config.effective_prefetch
+        self.finished = 0
+        self.rate = RateMeter()
         self.monitor: Connection | None = None
         self.last_touch = time.monotonic()
 
@@ -139,16 +157,16 @@ class Pusher:
 
     # -- broker --------------------------------------------------------------------------
     def fetch(self, broker: Broker) -> None:
-        """Fetcher thread: keep ``capacity`` deliveries waiting or running."""
+        """Fetcher thread: keep workers busy and a few deliveries ready (see :meth:`capacity`)."""
         pause = 0.1
         outage = False
         while True:
             with self.space:
-                while not self.stopping and self.occupied() >= self.capacity:
+                while not self.stopping and self.occupied() >= self.capacity():
                     self.space.wait(0.5)
                 if self.stopping:
                     break
-                room = min(self.capacity - self.occupied(), self.config.bulk)
+                room = min(self.capacity() - self.occupied(), self.config.bulk)
             try:
                 messages = broker.dequeue(room, wait=0.5)
             except BrokerError as exc:
@@ -171,6 +189,16 @@ class Pusher:
             if checked:
                 self.hub.wake()
         broker.close()
+
+    def capacity(self) -> int:
+        """Deliveries to hold: one running and one queued per worker, plus a quarter second of work.
+
+        Holding more than the workers get through soon would keep tasks from other
+        clusters on the same queue; ``prefetch`` caps it.
+        """
+        workers = self.config.workers
+        ready = min(self.config.prefetch, max(workers, int(self.rate.per_second(self.finished) / 4)))
+        return 2 * workers + ready
 
     def occupied(self) -> int:
         """Deliveries waiting or running (call with ``self.space`` held)."""
@@ -222,6 +250,7 @@ class Pusher:
             self.outbox.append(message[1])
             with self.space:
                 slot.assigned.popleft()
+                self.finished += 1
                 self.space.notify()
             if slot.assigned:
                 slot.assigned[0].started = time.monotonic()
