@@ -17,10 +17,11 @@ and the registry ``qframe:stats`` (a sorted set of stat keys by expiry time).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.exceptions
 from redis.cluster import RedisCluster
@@ -30,6 +31,7 @@ from qframe.errors import ConfigError
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
+    block_cap,
     connect,
     redacted,
     translate_errors,
@@ -78,6 +80,7 @@ class RedisBroker(Broker):
     """
 
     def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
+        """Describe the queue; nothing connects until the first call."""
         super().__init__(url, queue, lease=lease, **options)
         if not queue:
             raise ConfigError("the redis broker needs a non-empty queue name")
@@ -93,7 +96,7 @@ class RedisBroker(Broker):
     def client(self) -> Client:
         """The redis-py client, connected on first use."""
         if self._client is None:
-            self._client = connect(self.url, self.options)
+            self._client = connect(self.url, self.options, "redis broker")
         return self._client
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
@@ -101,7 +104,7 @@ class RedisBroker(Broker):
             self._scripts = Scripts(self.client, BROKER_SCRIPTS, "broker_common")
         return self._scripts(name, [self.keys[k] for k in keys], list(args))
 
-    def _errors(self) -> Any:
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
         return translate_errors(self.url, "redis broker")
 
     @property
@@ -152,12 +155,6 @@ class RedisBroker(Broker):
             )
         return messages, int(reply[0])
 
-    def _block_cap(self) -> float:
-        socket_timeout = self.options.get("socket_timeout", 5.0)
-        if socket_timeout is None:
-            return BLOCK_CAP
-        return max(0.01, min(BLOCK_CAP, float(socket_timeout) / 2))
-
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
         """Lease up to ``count`` messages in one script call, blocking up to ``wait`` s.
 
@@ -168,7 +165,7 @@ class RedisBroker(Broker):
         if count <= 0:
             return []
         deadline = time.monotonic() + max(0.0, wait)
-        cap = self._block_cap()
+        cap = block_cap(self.url, self.options, BLOCK_CAP)
         with self._errors():
             while True:
                 messages, next_ms = self._claim(count)
@@ -210,9 +207,8 @@ class RedisBroker(Broker):
         parts = _split_ack_id(ack_id)
         if parts is not None:
             with self._errors():
-                self._run(
-                    "quarantine", ("leased", "msg", "attempts", "dead", "dead:payload"), (*parts, reason)
-                )
+                keys = ("leased", "msg", "attempts", "dead", "dead:payload")
+                self._run("quarantine", keys, (*parts, reason))
 
     def dead_letters(self) -> list[tuple[str, str, bytes]]:
         """The quarantined messages of this queue as ``(message_id, reason, payload)``."""
@@ -258,7 +254,8 @@ class RedisBroker(Broker):
             client = self.client
             nodes: list[tuple[str, Any]]
             if isinstance(client, RedisCluster):
-                nodes = [(n.name, client.get_redis_connection(n)) for n in client.get_primaries()]
+                primaries = client.get_primaries()  # type: ignore[no-untyped-call]
+                nodes = [(n.name, client.get_redis_connection(n)) for n in primaries]
             else:
                 nodes = [(redacted(self.url), client)]
             for name, node in nodes:
@@ -302,7 +299,8 @@ class RedisBroker(Broker):
         with self._errors():
             client = self.client
             client.zremrangebyscore(registry, "-inf", time.time() * 1000 - STAT_GRACE_MS)
-            keys = [_text(k) for k in client.zrange(registry, 0, -1)]
+            members = cast("list[bytes]", client.zrange(registry, 0, -1))
+            keys = [_text(k) for k in members]
             if not keys:
                 return []
             pipe = client.pipeline(transaction=False)

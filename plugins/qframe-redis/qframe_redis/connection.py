@@ -10,7 +10,8 @@ Accepted URLs:
   TLS), or any ``redis://`` URL with the option ``cluster=True``: a Redis Cluster.
 
 Every keyword option that is not the driver's own (``prefix``, ``cluster``,
-``result_ttl``) goes to redis-py unchanged. The defaults bound every call: a 2 s connect
+``result_ttl``) goes to redis-py unchanged, except ``decode_responses`` (always off:
+payloads are bytes). The defaults bound every call: a 2 s connect
 timeout, a 5 s socket timeout and a few retries with a capped exponential backoff, so a
 call during an outage raises :class:`~qframe.errors.BrokerError` after a few seconds.
 """
@@ -18,9 +19,9 @@ call during an outage raises :class:`~qframe.errors.BrokerError` after a few sec
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import redis
@@ -133,7 +134,7 @@ def parse_url(url: str, *, cluster: bool = False) -> Target:
     path, _, query = tail.partition("?")
     options: dict[str, Any] = _userinfo(netloc)
     for name, value in parse_qsl(query):
-        parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        parser = cast("Callable[[str], Any] | None", URL_QUERY_ARGUMENT_PARSERS.get(name))
         try:
             options[name] = parser(value) if parser else value
         except (TypeError, ValueError):
@@ -146,7 +147,8 @@ def parse_url(url: str, *, cluster: bool = False) -> Target:
             try:
                 options["db"] = int(parts[1])
             except ValueError:
-                raise ConfigError(f"redis+sentinel URL has a bad database number {parts[1]!r}") from None
+                message = f"redis+sentinel URL has a bad database number {parts[1]!r}"
+                raise ConfigError(message) from None
         if scheme == "rediss+sentinel":
             options["ssl"] = True
         return Target("sentinel", url, _hosts(netloc, DEFAULT_SENTINEL_PORT), parts[0], options)
@@ -177,19 +179,22 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def connect(url: str | None, options: Mapping[str, Any]) -> Client:
+def connect(url: str | None, options: Mapping[str, Any], what: str = "redis") -> Client:
     """Build a (lazily connecting where redis-py allows) client for ``url``.
 
     ``options`` are the driver's options; ``cluster=True`` selects Redis Cluster for a
     ``redis://`` URL. A cluster client connects here (it must read the slot map), so an
-    unreachable cluster raises :class:`~qframe.errors.BrokerError` from this call.
+    unreachable cluster raises :class:`~qframe.errors.BrokerError` from this call;
+    ``what`` names the caller in error messages.
     """
     own, kwargs = split_options(options)
-    target = parse_url(url or "redis://localhost:6379/0", cluster=_truthy(own.get("cluster", False)))
+    cluster = _truthy(own.get("cluster", False))
+    target = parse_url(url or "redis://localhost:6379/0", cluster=cluster)
     kwargs.setdefault("socket_connect_timeout", 2.0)
     kwargs.setdefault("socket_timeout", 5.0)
     kwargs.setdefault("retry", default_retry())
-    with translate_errors(target.url):
+    kwargs["decode_responses"] = False  # payloads and blobs are bytes
+    with translate_errors(target.url, what):
         if target.kind == "single":
             return redis.Redis.from_url(target.url, **kwargs)
         if target.kind == "sentinel":
@@ -197,10 +202,17 @@ def connect(url: str | None, options: Mapping[str, Any]) -> Client:
             sentinel_kwargs = merged.pop("sentinel_kwargs", None) or {
                 k: merged[k] for k in ("socket_connect_timeout", "socket_timeout") if k in merged
             }
-            sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs, **merged)
-            return sentinel.master_for(target.service)
+            sentinel_kwargs.setdefault("retry", default_retry())
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(target.hosts), sentinel_kwargs=sentinel_kwargs, **merged
+            )
+            master: redis.Redis = sentinel.master_for(target.service)  # type: ignore[no-untyped-call]
+            return master
         merged = {**target.options, **kwargs}
-        nodes = [ClusterNode(host, port) for host, port in target.hosts]
+        nodes = [
+            ClusterNode(host, port)  # type: ignore[no-untyped-call]
+            for host, port in target.hosts
+        ]
         return RedisCluster(startup_nodes=nodes, **merged)
 
 
@@ -210,8 +222,27 @@ def translate_errors(url: str | None, what: str = "redis") -> Iterator[None]:
     try:
         yield
     except UNREACHABLE as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise BrokerError(f"{what} at {redacted(url)} is unreachable: {detail}") from exc
+        raise BrokerError(f"{what} at {redacted(url)} is unreachable: {_detail(exc)}") from exc
     except redis.exceptions.RedisError as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise BrokerError(f"{what} at {redacted(url)} failed: {detail}") from exc
+        raise BrokerError(f"{what} at {redacted(url)} failed: {_detail(exc)}") from exc
+
+
+def _detail(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def block_cap(url: str | None, options: Mapping[str, Any], cap: float) -> float:
+    """The longest blocking call (BLPOP) that stays well inside the socket timeout.
+
+    The socket timeout comes from the URL's query string, else the options, else the
+    5 s default; blocking for at most half of it (and at most ``cap``) never trips it.
+    """
+    query = dict(parse_qsl((url or "").partition("?")[2]))
+    timeout = query.get("socket_timeout", options.get("socket_timeout", 5.0))
+    if timeout is None or timeout == "None":
+        return cap
+    try:
+        return max(0.01, min(cap, float(timeout) / 2))
+    except (TypeError, ValueError):
+        return cap

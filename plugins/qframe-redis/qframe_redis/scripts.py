@@ -32,6 +32,7 @@ class Scripts:
     """The scripts of one side, registered on one client; call them by name."""
 
     def __init__(self, client: Client, names: tuple[str, ...], prelude: str) -> None:
+        """Register ``names`` (with ``prelude``) on ``client``; nothing is sent yet."""
         self._scripts: dict[str, Script] = {
             name: client.register_script(source(name, prelude)) for name in names
         }

@@ -10,12 +10,20 @@ See ``qframe_redis/lua/store_common.lua`` for the full layout.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from qframe.stores.base import ResultMeta, Store, Tally
-from qframe_redis.connection import DEFAULT_PREFIX, Client, connect, redacted, translate_errors
+from qframe_redis.connection import (
+    DEFAULT_PREFIX,
+    Client,
+    block_cap,
+    connect,
+    redacted,
+    translate_errors,
+)
 from qframe_redis.scripts import STORE_SCRIPTS, Scripts
 
 #: Results per save script call.
@@ -35,13 +43,15 @@ class RedisStore(Store):
     """
 
     def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+        """Describe the store; nothing connects until the first call."""
         super().__init__(url, save_limit=save_limit, **options)
         self.prefix = str(options.get("prefix") or DEFAULT_PREFIX)
         ttl = options.get("result_ttl")
         self.result_ttl: float | None = float(ttl) if ttl else None
         #: Prefix of every key of this store (includes the hash tag).
         self.base = f"{self.prefix}:{{results}}:"
-        self.index_keys = [self.base + name for name in ("ok", "fail", "dur", "grp", "exp", "groups")]
+        names = ("ok", "fail", "dur", "grp", "exp", "groups", "busy")
+        self.index_keys = [self.base + name for name in names]
         self._client: Client | None = None
         self._scripts: Scripts | None = None
 
@@ -49,7 +59,7 @@ class RedisStore(Store):
     def client(self) -> Client:
         """The redis-py client, connected on first use."""
         if self._client is None:
-            self._client = connect(self.url, self.options)
+            self._client = connect(self.url, self.options, "redis store")
         return self._client
 
     def _run(self, name: str, *args: Any) -> Any:
@@ -57,14 +67,8 @@ class RedisStore(Store):
             self._scripts = Scripts(self.client, STORE_SCRIPTS, "store_common")
         return self._scripts(name, self.index_keys, [self.base, *args])
 
-    def _errors(self) -> Any:
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
         return translate_errors(self.url, "redis store")
-
-    def _block_cap(self) -> float:
-        socket_timeout = self.options.get("socket_timeout", 5.0)
-        if socket_timeout is None:
-            return BLOCK_CAP
-        return max(0.01, min(BLOCK_CAP, float(socket_timeout) / 2))
 
     # -- writing -----------------------------------------------------------------------
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
@@ -110,7 +114,7 @@ class RedisStore(Store):
         """The blob of a result, or None."""
         with self._errors():
             blob = self.client.hget(f"{self.base}r:{task_id}", "blob")
-        return None if blob is None else bytes(blob)
+        return cast("bytes | None", blob)
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
         """The blob of a result, blocking (BLPOP on its notify list) up to ``timeout`` s."""
@@ -119,7 +123,7 @@ class RedisStore(Store):
             return blob
         done = f"{self.base}done:{task_id}"
         deadline = time.monotonic() + timeout
-        cap = self._block_cap()
+        cap = block_cap(self.url, self.options, BLOCK_CAP)
         with self._errors():
             while (left := deadline - time.monotonic()) > 0:
                 if self.client.blpop([done], timeout=max(0.01, min(left, cap))) is None:

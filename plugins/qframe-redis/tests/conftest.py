@@ -65,9 +65,9 @@ class RedisServer:
         """A plain redis-py client of this server."""
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=2, **options)
 
-    def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING."""
-        command = [
+    def command(self) -> list[str]:
+        """The command line that starts this server."""
+        return [
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -79,8 +79,15 @@ class RedisServer:
             "--daemonize", "no",
             *self.args,
         ]  # fmt: skip
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING."""
+        command = self.command()
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + START_TIMEOUT
         probe = self.client(socket_timeout=1)
@@ -129,6 +136,31 @@ class RedisServer:
         self.process = None
 
 
+class RedisSentinel(RedisServer):
+    """A Sentinel (``redis-server --sentinel``) watching ``master`` as service ``mymaster``."""
+
+    service = "mymaster"
+
+    def __init__(self, binary: str, directory: Path, master: RedisServer) -> None:
+        super().__init__(binary, directory)
+        self.master = master
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://127.0.0.1:<port>/mymaster/0``."""
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}/0"
+
+    def command(self) -> list[str]:
+        """Write ``sentinel.conf`` (Sentinel rewrites it) and return the command line."""
+        config = self.directory / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\nlogfile {self.log}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.service} 5000\n"
+        )
+        return [self.binary, str(config), "--sentinel"]
+
+
 class RedisClusterServers:
     """Three cluster-enabled servers (no replicas) joined into one Redis Cluster."""
 
@@ -156,8 +188,15 @@ class RedisClusterServers:
         for node in self.nodes:
             node.start()
         subprocess.run(
-            [self.cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes)]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -167,7 +206,7 @@ class RedisClusterServers:
         for node in self.nodes:
             client = node.client(socket_timeout=1)
             try:
-                while b"cluster_state:ok" not in client.execute_command("CLUSTER INFO"):
+                while _cluster_state(client) != "ok":
                     if time.monotonic() > deadline:
                         raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
                     time.sleep(0.05)
@@ -179,6 +218,15 @@ class RedisClusterServers:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
+
+
+def _cluster_state(client: redis.Redis) -> str:
+    """The ``cluster_state`` field of CLUSTER INFO (redis-py parses the reply into a dict)."""
+    info = client.execute_command("CLUSTER INFO")
+    if isinstance(info, dict):
+        value = info.get("cluster_state", b"")
+        return value.decode() if isinstance(value, bytes) else str(value)
+    return "ok" if b"cluster_state:ok" in info else ""
 
 
 def _start_or_stop(server: Any, request: pytest.FixtureRequest) -> None:
@@ -214,6 +262,16 @@ def own_redis_server(
         return server
 
     return start
+
+
+@pytest.fixture
+def redis_sentinel(
+    redis_binary: str, redis_server: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> RedisSentinel:
+    """A Sentinel that reports the session's server as master ``mymaster``."""
+    sentinel = RedisSentinel(redis_binary, tmp_path / "sentinel", redis_server)
+    _start_or_stop(sentinel, request)
+    return sentinel
 
 
 @pytest.fixture(scope="session")

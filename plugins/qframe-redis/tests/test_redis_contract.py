@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from qframe.brokers.base import Broker
-from qframe.stores.base import Store
+from qframe.stores.base import Store, Tally
 from qframe.testing import BrokerContract, StoreContract, free_port, make_meta
 from qframe_redis import RedisBroker, RedisStore
 
@@ -75,7 +75,9 @@ def test_blocking_dequeue_notices_a_due_delayed_message(broker: RedisBroker) -> 
     assert 0.3 <= elapsed < 1.5
 
 
-def test_blocking_dequeue_notices_an_expired_lease(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
+def test_blocking_dequeue_notices_an_expired_lease(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
     broker = RedisBroker(redis_url, "expiry", lease=0.4, prefix=key_prefix)
     cleanup.append(broker)
     broker.enqueue(b"orphan")
@@ -221,3 +223,19 @@ def test_stats_are_shared_across_queues(redis_url: str, key_prefix: str, cleanup
     one.set_stat("a", b"A2", ttl=5)
     assert sorted(one.get_stats()) == [b"A2", b"B"]
     assert two.client.pttl(f"{key_prefix}:stat:a") > 0
+
+
+def test_tally_busy_follows_saves_resaves_and_deletes(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    cleanup.append(store)
+    metas = [make_meta(group="g") for _ in range(3)]  # 0.5 s each
+    store.save_many([(m, b"x") for m in metas])
+    assert store.tally().busy == pytest.approx(1.5)
+    store.save(metas[0], b"again")  # idempotent: still three results
+    assert store.tally() == Tally(successes=3, failures=0, busy=pytest.approx(1.5))
+    assert store.delete(metas[1].id) is True
+    assert store.tally().busy == pytest.approx(1.0)
+    assert store.delete_group("g") == 2
+    assert store.tally() == Tally()

@@ -24,6 +24,7 @@ for i = 4, #ARGV, 11 do
       redis.call('ZADD', FAIL, stopped, id)
     end
     redis.call('HSET', DUR, id, ARGV[i + 10])
+    redis.call('INCRBYFLOAT', BUSY, ARGV[i + 10])
     if #group > 0 then
       local g = string.sub(group, 2)
       redis.call('ZADD', P .. 'group:' .. g, stopped, id)

@@ -6,12 +6,14 @@
 --   KEYS[4] grp     hash  task id -> group name
 --   KEYS[5] exp     zset  task id -> expiry (ms, server clock) when result_ttl is set
 --   KEYS[6] groups  set   names of groups that have results
+--   KEYS[7] busy    string  sum of dur over all results (INCRBYFLOAT), for tally()
 --   P .. 'r:' .. id           hash  blob and metadata of one result
 --   P .. 'group:' .. g        zset  task id -> stopped, the group's results
 --   P .. 'groupok:' .. g      zset  task id -> stopped, the group's successes
 --   P .. 'done:' .. id        list  save notification for wait() (expires after 60 s)
 local P = ARGV[1]
-local OK, FAIL, DUR, GRP, EXP, GROUPS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local OK, FAIL, DUR, GRP, EXP, GROUPS, BUSY =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -30,7 +32,12 @@ local function drop(id)
   redis.call('ZREM', OK, id)
   redis.call('ZREM', FAIL, id)
   redis.call('ZREM', EXP, id)
-  redis.call('HDEL', DUR, id)
+  local busy = redis.call('HGET', DUR, id)
+  if busy then
+    redis.call('INCRBYFLOAT', BUSY, '-' .. busy)
+    redis.call('HDEL', DUR, id)
+  end
+  redis.call('DEL', P .. 'done:' .. id)
   return redis.call('DEL', P .. 'r:' .. id)
 end
 

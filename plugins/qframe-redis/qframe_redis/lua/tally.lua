@@ -6,8 +6,10 @@ local function add(values)
   for _, v in ipairs(values) do busy = busy + (tonumber(v) or 0) end
 end
 if since == '-inf' then
-  add(redis.call('HVALS', DUR))
-  return {redis.call('ZCARD', OK), redis.call('ZCARD', FAIL), string.format('%.17g', busy)}
+  -- O(1): counts and the running sum kept by save and drop
+  local ok, failed = redis.call('ZCARD', OK), redis.call('ZCARD', FAIL)
+  if ok + failed > 0 then busy = math.max(0, tonumber(redis.call('GET', BUSY) or '0')) end
+  return {ok, failed, string.format('%.17g', busy)}
 end
 local counts = {}
 for n, key in ipairs({OK, FAIL}) do

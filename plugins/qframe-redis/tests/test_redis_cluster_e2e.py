@@ -1,0 +1,241 @@
+"""End-to-end tests: real ``qframe cluster`` processes on a Redis the tests start.
+
+Each test gets a private ``redis-server`` (append-only file fsynced on every write), runs
+clusters in subprocesses with ``tests/app`` as their working directory and enqueues with
+a :class:`~qframe.client.Client` built from the same ``QFRAME_*`` settings. The tasks in
+``tests/app/qframe_redis_test_tasks.py`` append a line per run to ``$QFRAME_TEST_LOG``,
+so the tests count real executions, not only results.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qframe.client import Client
+from qframe.config import load as load_config
+from qframe.errors import BrokerError
+from qframe.testing import wait_until
+from qframe.testing.cluster import ClusterProcess
+from qframe_redis import RedisBroker
+
+APP = Path(__file__).parent / "app"
+TASKS = "qframe_redis_test_tasks"
+OUTAGE = r"Process-\w+ cannot reach the broker, retrying: redis broker at redis://127\.0\.0\.1:{port}/0"
+RECOVERY = r"Process-\w+ reached the broker again"
+
+
+class RedisLab:
+    """One test's queue on its own Redis: environment, client, clusters and the tasks' log."""
+
+    def __init__(self, tmp_path: Path, server: Any) -> None:
+        self.server = server
+        self.name = f"e2e-{uuid.uuid4().hex[:8]}"
+        self.log_file = tmp_path / f"{self.name}.log"
+        self.env = {
+            "QFRAME_BROKER": "redis",
+            "QFRAME_BROKER_URL": server.url,
+            "QFRAME_SECRET_KEY": f"secret-{uuid.uuid4().hex}",
+            "QFRAME_PLUGINS": "",
+            "QFRAME_WORKERS": "2",
+            "QFRAME_GUARD_CYCLE": "0.2",
+            "QFRAME_NAME": self.name,
+            "QFRAME_TEST_LOG": str(self.log_file),
+        }
+        self.clusters: list[ClusterProcess] = []
+        self._client: Client | None = None
+        self._broker: RedisBroker | None = None
+
+    def configure(self, **options: object) -> None:
+        """Set options for clusters started later and for the client."""
+        self.env.update({f"QFRAME_{k.upper()}": str(v) for k, v in options.items()})
+        self.close()
+
+    @property
+    def client(self) -> Client:
+        """A producer with the clusters' settings."""
+        if self._client is None:
+            self._client = Client(load_config(environ=dict(self.env), cwd=APP))
+        return self._client
+
+    @property
+    def broker(self) -> RedisBroker:
+        """A direct handle on the queue, for its sizes."""
+        if self._broker is None:
+            self._broker = RedisBroker(self.server.url, self.name)
+        return self._broker
+
+    def cluster(self, wait: bool = True) -> ClusterProcess:
+        """Start a cluster (lifetime bounded) and, unless told not to, wait until it runs."""
+        cluster = ClusterProcess(APP, self.env, lifetime=120)
+        self.clusters.append(cluster)
+        return cluster.wait_running(60) if wait else cluster
+
+    def runs(self, kind: str) -> list[list[str]]:
+        """The task log's lines of ``kind``, split into fields (the last one is the pid)."""
+        if not self.log_file.exists():
+            return []
+        rows = [line.split("\t") for line in self.log_file.read_text().splitlines()]
+        return [row for row in rows if row[0] == kind]
+
+    def close(self) -> None:
+        """Close the client's and the broker's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None
+
+
+@pytest.fixture
+def make_lab(own_redis_server: Callable[..., Any], tmp_path: Path) -> Iterator[Callable[..., RedisLab]]:
+    """``make_lab(*redis_args)``: a queue on a fresh Redis; its clusters die with the test."""
+    labs: list[RedisLab] = []
+
+    def make(*redis_args: str) -> RedisLab:
+        lab = RedisLab(tmp_path, own_redis_server(*redis_args))
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        for cluster in lab.clusters:
+            cluster.kill_all()
+        lab.close()
+
+
+def assert_idle(lab: RedisLab) -> None:
+    """Nothing waits in the queue and no lease is held."""
+    wait_until(lambda: (lab.broker.queue_size(), lab.broker.lock_size()) == (0, 0), timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_two_clusters_share_one_queue_and_run_2000_tasks_once_each(make_lab: Any) -> None:
+    lab = make_lab()
+    first, second = lab.cluster(), lab.cluster()
+    ids = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(2000)], group="two-thousand")
+    wait_until(lambda: lab.client.count_group("two-thousand") == 2000, timeout=60)
+    assert sorted(lab.client.result_group("two-thousand")) == list(range(1, 2001))
+    assert lab.client.result(ids[1233]) == 1234
+    assert first.stop() == 0 and second.stop() == 0  # nothing can run after this point
+
+    runs = lab.runs("inc")
+    executions = collections.Counter(int(row[1]) for row in runs)
+    assert sorted(executions) == list(range(2000))
+    dups = [x for x, n in executions.items() if n > 1]
+    assert not dups, ([r for r in runs if int(r[1]) in dups], first.worker_pids(), second.worker_pids(), first.log, second.log)
+    pids = {int(row[-1]) for row in runs}
+    first_pids, second_pids = set(first.worker_pids()), set(second.worker_pids())
+    assert not first_pids & second_pids
+    assert pids <= first_pids | second_pids
+    assert pids & first_pids, "the first cluster ran nothing"
+    assert pids & second_pids, "the second cluster ran nothing"
+    assert lab.client.count_group("two-thousand", failures=True) == 2000  # no failure records
+    assert_idle(lab)
+    assert "maxmemory-policy" not in first.log + second.log  # noeviction: no warning
+
+
+@pytest.mark.timeout(60)
+def test_sigkilled_worker_task_is_redelivered_with_one_result(make_lab: Any) -> None:
+    lab = make_lab()
+    cluster = lab.cluster()
+    task_id = lab.client.async_task(f"{TASKS}.sleepy", "victim", 1.5, group="victims")
+    [row] = wait_until(lambda: lab.runs("sleepy"), timeout=20)
+    os.kill(int(row[-1]), signal.SIGKILL)
+
+    record = lab.client.fetch(task_id, wait=30)
+    assert record is not None and record.success and record.result == "victim"
+    assert record.attempts == 2
+    runs = lab.runs("sleepy")
+    assert [r[1] for r in runs] == ["victim", "victim"]
+    assert runs[0][-1] != runs[1][-1]  # the second run was on another worker
+    assert lab.client.count_group("victims", failures=True) == 1
+    cluster.wait_for(r"Process-\w+ died while running message [0-9a-f]{32}; handed back to the broker")
+    cluster.wait_for(r"reincarnated worker Process-\w+ after death \(killed by SIGKILL")
+    assert_idle(lab)
+    assert cluster.stop() == 0
+    assert len(lab.runs("sleepy")) == 2
+
+
+@pytest.mark.timeout(90)
+def test_cluster_rides_out_a_redis_crash_and_restart(make_lab: Any) -> None:
+    lab = make_lab()
+    # A short lease: results that could not be saved during the outage are not acked,
+    # and their messages come back when the lease runs out.
+    lab.configure(lease=3)
+    cluster = lab.cluster()
+    workers = cluster.worker_pids()
+    tags = [f"t{i:02d}" for i in range(24)]
+    ids = lab.client.async_tasks(f"{TASKS}.sleepy", [(tag, 0.2) for tag in tags], group="outage")
+    wait_until(lambda: len(lab.runs("sleepy")) >= 4, timeout=20)
+
+    lab.server.kill_hard()  # SIGKILL while tasks are queued, prefetched and running
+    cluster.wait_for(OUTAGE.format(port=lab.server.port), timeout=20)
+    time.sleep(0.5)
+    lab.server.start()  # same port, same data directory: it reloads its AOF
+    cluster.wait_for(RECOVERY, timeout=20)
+
+    wait_until(lambda: lab.client.count_group("outage") == len(tags), timeout=45)
+    records = [lab.client.fetch(task_id) for task_id in ids]
+    assert [r.result for r in records if r is not None and r.success] == tags
+    assert lab.client.count_group("outage", failures=True) == len(tags)
+    assert set(r[1] for r in lab.runs("sleepy")) == set(tags)  # some may have run twice
+    assert_idle(lab)
+    assert len(cluster.wait_for(OUTAGE.format(port=lab.server.port))) == 1  # one line per outage
+    assert len(cluster.wait_for(RECOVERY)) == 1
+    assert cluster.process.poll() is None  # nobody restarted the cluster ...
+    assert cluster.worker_pids() == workers  # ... nor any of its workers
+    assert "reincarnated" not in cluster.log
+    assert cluster.stop() == 0
+
+
+@pytest.mark.timeout(60)
+def test_evicting_maxmemory_policy_is_warned_about_at_start(make_lab: Any) -> None:
+    lab = make_lab("--maxmemory-policy", "allkeys-lru")
+    cluster = lab.cluster()
+    [line] = cluster.wait_for(r"\[Q\] WARNING .*maxmemory-policy")
+    url = re.escape(lab.server.url)
+    assert re.search(rf"redis at {url} has maxmemory-policy allkeys-lru: .*noeviction", line), line
+    start = cluster.lines.index(line)
+    assert any(re.search(r"Q Cluster \S+ running\.", later) for later in cluster.lines[start:])
+    assert lab.client.result(lab.client.async_task(f"{TASKS}.inc", 41), wait=20) == 42
+    assert cluster.stop() == 0
+
+
+@pytest.mark.timeout(60)
+def test_enqueue_while_redis_is_down_raises_and_stores_nothing(make_lab: Any) -> None:
+    lab = make_lab()
+    lab.client.async_task(f"{TASKS}.inc", 0)  # a pooled connection that the crash breaks
+    assert lab.client.queue_size() == 1
+    lab.server.kill_hard()
+
+    returned: list[Any] = []
+    for enqueue in (
+        lambda: lab.client.async_task(f"{TASKS}.inc", 1),
+        lambda: lab.client.async_tasks(f"{TASKS}.inc", [(2,), (3,)]),
+    ):
+        start = time.monotonic()
+        with pytest.raises(BrokerError, match=r"redis broker at redis://127\.0\.0\.1:\d+/0 is unreachable"):
+            returned.append(enqueue())
+        assert time.monotonic() - start < 5
+    assert returned == []
+
+    lab.server.start()
+    assert lab.client.queue_size() == 1  # only the task enqueued before the crash
+    admin = lab.server.client()
+    try:
+        assert admin.hlen(lab.broker.keys["msg"]) == 1
+        assert admin.llen(lab.broker.keys["ready"]) == 1
+        assert admin.keys("qframe:{results}:*") == []
+    finally:
+        admin.close()
