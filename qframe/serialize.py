@@ -131,7 +131,7 @@ def _secret_keys(
         pass
     key = secrets.token_urlsafe(32)
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}")
+    draft = key_file.with_name(f".{key_file.name}.{secrets.token_hex(8)}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)

@@ -13,15 +13,13 @@ import selectors
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
-from typing import Any
+from typing import Any, NamedTuple
 
 from qframe.stores.base import ResultMeta
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What the monitor must do with one delivery: save its result, then settle it."""
 
     ack_id: str

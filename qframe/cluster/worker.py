@@ -25,7 +25,12 @@ log = logging.getLogger("qframe")
 
 
 def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, index: int) -> None:
-    """The worker process's main function."""
+    """The worker process's main function.
+
+    The pusher sends batches of deliveries; the worker runs them in order, sends each
+    outcome to the monitor and then tells the pusher ``done``, so the pusher always knows
+    which delivery runs now.
+    """
     boot(context, pm, "worker", name)
     config = context.config
     pin_cpus(index, config.cpu_affinity)
@@ -34,31 +39,45 @@ def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Con
     log.info("%s ready for work at %s", name, os.getpid())
     ready.send(os.getpid())
     ready.close()
-    conn: Connection | None = None
+
+    def orphaned() -> bool:
+        return os.getppid() != parent
+
+    pusher: Connection | None = None
+    monitor: Connection | None = None
     done = 0
     while True:
-        if conn is None:
-            try:
-                conn = connect(context.pusher_address, context.authkey, lambda: os.getppid() != parent)
-                conn.send(("hello", os.getpid(), name))
-            except OSError:
-                break
         try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            conn = None  # the pusher died; the sentinel starts another at the same address
-            if os.getppid() != parent:
+            if pusher is None:
+                pusher = connect(context.pusher_address, context.authkey, orphaned)
+                pusher.send(("hello", os.getpid(), name))
+            message = pusher.recv()
+            if message[0] == "stop":
                 break
-            continue
-        if message[0] == "stop":
-            break
-        _, ack_id, attempts, envelope = message
-        conn.send(("done", execute(codec, results, pm, config, ack_id, attempts, envelope)))
-        done += 1
-        if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
-            conn.send(("bye",))
-            return  # exit code 0: the sentinel replaces a recycled worker
+            for ack_id, attempts, envelope in message[1]:
+                outcome = execute(codec, results, pm, config, ack_id, attempts, envelope)
+                monitor = report(context, monitor, outcome)
+                pusher.send(("done",))
+                done += 1
+                if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
+                    pusher.send(("bye",))
+                    return  # exit code 0: the sentinel replaces a recycled worker
+        except (EOFError, OSError):
+            pusher = None  # the pusher died; the sentinel starts another at the same address
+            if orphaned():
+                break
     log.info("%s stopped doing work", name)
+
+
+def report(context: Context, monitor: Connection | None, outcome: Outcome) -> Connection | None:
+    """Send an outcome to the monitor; if that fails, the delivery's lease brings the task back."""
+    try:
+        monitor = monitor or connect(context.monitor_address, context.authkey, lambda: False, timeout=5)
+        monitor.send([outcome])
+        return monitor
+    except OSError as exc:
+        log.warning("could not report message %s to the monitor (it will run again): %s", outcome.ack_id, exc)
+        return None
 
 
 def execute(

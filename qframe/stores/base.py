@@ -11,12 +11,11 @@ import abc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ResultMeta:
-    """The indexed fields of a saved result."""
+class ResultMeta(NamedTuple):
+    """The indexed fields of a saved result (a tuple: it crosses process boundaries often)."""
 
     id: str
     name: str
