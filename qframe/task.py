@@ -37,9 +37,10 @@ class Task:
     max_attempts: int | None = None
     enqueued: float = field(default_factory=time.time)
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = humanize(self.id)
+    @property
+    def label(self) -> str:
+        """The task's name, or a human-readable one derived from its id (computed where needed)."""
+        return self.name or humanize(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         """The package as plain data (what the codec serializes); arguments are not copied."""
@@ -102,7 +103,7 @@ class TaskResult:
         """The record of one run (or one failure to run) of ``task``, stopping now."""
         return cls(
             task.id,
-            task.name,
+            task.label,
             task.func,
             task.args,
             task.kwargs,

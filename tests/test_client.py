@@ -47,7 +47,8 @@ def test_q_options_leave_every_keyword_to_the_function(client: Client) -> None:
 def test_task_names_are_human_readable(client: Client) -> None:
     client.async_task("m.f")
     [task] = queued_tasks(client)
-    assert len(task.name.split("-")) == 4 and task.name.replace("-", "").isalpha()
+    assert len(task.label.split("-")) == 4 and task.label.replace("-", "").isalpha()
+    assert task.label == Task("m.f", id=task.id).label  # the same id always gives the same name
 
 
 def test_bulk_enqueue_returns_every_id(client: Client) -> None:

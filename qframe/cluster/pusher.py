@@ -388,7 +388,7 @@ class Pusher:
         except Exception as exc:
             self.outbox.append(Outcome(message.ack_id, "quarantine", reason=f"undecodable payload: {exc}"))
             return
-        log.error("Failed '%s' (%s) - %s", task.func, task.name, reason)
+        log.error("Failed '%s' (%s) - %s", task.func, task.label, reason)
         task.ack_failure = True
         started = time.time() - (time.monotonic() - delivery.started if delivery.started else 0.0)
         result = TaskResult.of(task, reason, False, started, message.attempts)

@@ -103,7 +103,7 @@ def execute(
     except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
         value = "".join(traceback.format_exception(exc)).rstrip()
         success = False
-        log.error("Failed '%s' (%s) - %s: %s", task.func, task.name, type(exc).__name__, exc)
+        log.error("Failed '%s' (%s) - %s: %s", task.func, task.label, type(exc).__name__, exc)
     result = TaskResult.of(task, value, success, started, attempts)
     notify(pm, "qframe_post_execute", task=task, result=result)
     return outcome(results, config, task, result, ack_id)
