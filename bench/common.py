@@ -155,9 +155,7 @@ def redis_command(
     prefix: list[tuple[str | int, ...]] = []
     if address.password is not None:
         prefix.append(
-            ("AUTH", address.username, address.password)
-            if address.username
-            else ("AUTH", address.password)
+            ("AUTH", address.username, address.password) if address.username else ("AUTH", address.password)
         )
     all_commands = prefix + list(commands)
     with socket.create_connection((address.host, address.port), timeout=timeout) as sock:
@@ -306,12 +304,13 @@ class Table:
             except ImportError:
                 pass
             else:
-                table = RichTable(title=self.title, title_justify="left")
+                table = RichTable()
                 for i, name in enumerate(self.columns):
                     table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
                 for row in self.rows:
                     table.add_row(*row)
                 console = Console(width=max(120, shutil.get_terminal_size().columns))
+                console.print(self.title, style="bold", highlight=False, markup=False)
                 console.print(table)
                 for note in self.notes:
                     console.print(note, highlight=False, markup=False)

@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,9 +111,7 @@ def run_one(spec: RunSpec, redis: RedisAddress | None, verbose: bool = False) ->
         except subprocess.TimeoutExpired:
             kill_group(proc.pid)
             stdout, _ = proc.communicate()
-            return _failed(
-                spec, f"hard timeout ({spec.timeout + 45:.0f} s): runner killed", started
-            )
+            return _failed(spec, f"hard timeout ({spec.timeout + 45:.0f} s): runner killed", started)
     finally:
         if proc.poll() is None:
             kill_group(proc.pid)
@@ -131,9 +130,7 @@ def run_one(spec: RunSpec, redis: RedisAddress | None, verbose: bool = False) ->
                     print(f"--- {worker_log}\n{tail(Path(worker_log))}", file=sys.stderr)
             return result
     stderr_tail = tail(workdir / "runner-stderr.log")
-    return _failed(
-        spec, f"runner exited {proc.returncode} without a result:\n{stderr_tail}", started
-    )
+    return _failed(spec, f"runner exited {proc.returncode} without a result:\n{stderr_tail}", started)
 
 
 def _failed(spec: RunSpec, error: str, started: float) -> dict[str, Any]:
@@ -186,9 +183,7 @@ def measure(
     Within a repetition the systems' order rotates, so slow drift of the machine (other
     load, thermal state) does not always fall on the same system.
     """
-    outcomes: dict[tuple[Point, str], Outcome] = {
-        (p, s): Outcome() for p in points for s in systems
-    }
+    outcomes: dict[tuple[Point, str], Outcome] = {(p, s): Outcome() for p in points for s in systems}
     for rep in range(reps):
         order = list(systems[rep % len(systems) :]) + list(systems[: rep % len(systems)])
         for point in points:
@@ -209,6 +204,9 @@ def measure(
                     workroot / f"{system}-{point.backend}-w{point.workers}-n{point.tasks}-r{rep}"
                 )
                 result = run_one(spec, redis, verbose)
+                if redis is not None and point.backend == "redis":  # leave the server clean
+                    with contextlib.suppress(OSError, RuntimeError):
+                        _flush_db(redis, REDIS_DB[system])
                 outcomes[(point, system)].runs.append(result)
                 progress(rep, reps, point, result)
     return outcomes
@@ -231,9 +229,7 @@ def _errors(outcomes: dict[tuple[Point, str], Outcome]) -> list[str]:
                 first = str(run["error"]).strip().splitlines()
                 where = f" (logs: {Path(run['logs'][0]).parent})" if run.get("logs") else ""
                 last = first[-1] if first else ""
-                notes.append(
-                    f"  {system} {point.backend} w={point.workers} run {i + 1}: {last}{where}"
-                )
+                notes.append(f"  {system} {point.backend} w={point.workers} run {i + 1}: {last}{where}")
     return notes
 
 
@@ -267,9 +263,7 @@ def compare_table(
         for key, digits in (("enqueue_rate", 0), ("throughput", 0), ("p50_ms", 1), ("p95_ms", 1)):
             value = o.med(key)
             cells.append(fmt_num(value, digits))
-            cells.append(
-                "" if system == "qframe" else fmt_ratio(ratio(q.med(key), value) if q else math.nan)
-            )
+            cells.append("" if system == "qframe" else fmt_ratio(ratio(q.med(key), value) if q else math.nan))
         cells.append(f"{len(o.ok())}/{len(o.runs)}")
         table.add(*cells)
     return table
@@ -301,9 +295,7 @@ def scale_table(
                 value = o.med(key)
                 cells.append(fmt_num(value))
                 cells.append(
-                    ""
-                    if system == "qframe"
-                    else fmt_ratio(ratio(q.med(key), value) if q else math.nan)
+                    "" if system == "qframe" else fmt_ratio(ratio(q.med(key), value) if q else math.nan)
                 )
             cells.append(f"{len(o.ok())}/{len(o.runs)}")
             table.add(*cells)
@@ -332,13 +324,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {','.join(ADAPTERS)} "
         f"(default {DEFAULT_SYSTEMS}; sqlite mode: qframe,huey)",
     )
-    parser.add_argument(
-        "--tasks", type=int, default=5000, help="tasks per throughput run (default 5000)"
-    )
+    parser.add_argument("--tasks", type=int, default=5000, help="tasks per throughput run (default 5000)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions, round-robin (default 3)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="worker processes per system (default 2)"
-    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per system (default 2)")
     parser.add_argument(
         "--latency-samples",
         type=int,
@@ -357,12 +345,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=240.0,
         help="hard limit in seconds for one run of one system (default 240)",
     )
-    parser.add_argument(
-        "--scale-workers", default="1,2,4", help="scale mode: worker counts (default 1,2,4)"
-    )
-    parser.add_argument(
-        "--scale-tasks", default=None, help="scale mode: task counts (default --tasks)"
-    )
+    parser.add_argument("--scale-workers", default="1,2,4", help="scale mode: worker counts (default 1,2,4)")
+    parser.add_argument("--scale-tasks", default=None, help="scale mode: task counts (default --tasks)")
     parser.add_argument(
         "--huey-notify-result",
         action="store_true",
@@ -373,18 +357,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--huey-sqlite-poll",
         type=float,
         default=0.05,
-        help="sqlite mode: Huey consumer's fixed polling delay (default 0.05 s, "
-        "qframe's default poll)",
+        help="sqlite mode: Huey consumer's fixed polling delay (default 0.05 s, qframe's default poll)",
     )
     parser.add_argument(
         "--json", dest="json_path", default=None, help="also write every run's raw result here"
     )
-    parser.add_argument(
-        "--plain", action="store_true", help="plain-text table even if rich is installed"
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the work directory (logs, SQLite files)"
-    )
+    parser.add_argument("--plain", action="store_true", help="plain-text table even if rich is installed")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite files)")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print tracebacks and log tails of failures"
     )
@@ -417,6 +396,8 @@ def _redis_for(args: argparse.Namespace) -> Iterator[RedisAddress | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark the command line asks for; 0 when every run succeeded."""
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every ``finally`` (workers, redis-server) runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     backend = "sqlite" if args.mode == "sqlite" else "redis"
     if args.mode == "scale":
         tasks = _ints(args.scale_tasks) if args.scale_tasks else [args.tasks]
@@ -440,9 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _redis_for(args) as redis:
             server = (
-                f"redis-server {redis_version(redis)} at {redis.host}:{redis.port}"
-                if redis
-                else "no server"
+                f"redis-server {redis_version(redis)} at {redis.host}:{redis.port}" if redis else "no server"
             )
             print(
                 f"qframe bench: mode={args.mode} systems={','.join(args.systems)} reps={args.reps} "
@@ -475,21 +454,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"latency: {samples} single tasks per run on an idle cluster, system's own wait call"
         )
     table.notes.append(
-        "rates: higher is better (ratio > 1 = qframe faster); latency: lower is better "
-        "(ratio < 1 = qframe faster)"
+        "rates: higher is better (ratio > 1 = qframe faster)"
+        + ("; latency: lower is better (ratio < 1 = qframe faster)" if samples else "")
     )
     if errors:
         table.notes.append("failed runs:")
         table.notes.extend(errors)
-    table.notes.append(
-        f"total time {elapsed:.0f} s" + (f"; work dir kept: {workroot}" if keep else "")
-    )
+    table.notes.append(f"total time {elapsed:.0f} s" + (f"; work dir kept: {workroot}" if keep else ""))
     print()
     table.print(force_plain=args.plain)
     if args.json_path:
-        raw = [
-            {**run, "rep": i} for outcome in outcomes.values() for i, run in enumerate(outcome.runs)
-        ]
+        raw = [{**run, "rep": i} for outcome in outcomes.values() for i, run in enumerate(outcome.runs)]
         Path(args.json_path).write_text(json.dumps(raw, indent=1))
     return 1 if errors else 0
 

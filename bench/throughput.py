@@ -65,8 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep = args.keep
     try:
         print(
-            f"qframe SQLite benchmark: {args.tasks:,} tasks, {args.workers} workers, "
-            f"{args.reps} reps",
+            f"qframe SQLite benchmark: {args.tasks:,} tasks, {args.workers} workers, {args.reps} reps",
             flush=True,
         )
         outcome = measure(["qframe"], [point], args.reps, base, None, workroot, args.verbose)[
@@ -79,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(workroot, ignore_errors=True)
     version = next((r["version"] for r in outcome.runs if r.get("version")), "?")
     table = Table(
-        f"qframe {version} on SQLite: inc(x) -> x + 1, {args.tasks:,} tasks, "
-        f"{args.workers} workers",
+        f"qframe {version} on SQLite: inc(x) -> x + 1, {args.tasks:,} tasks, {args.workers} workers",
         ["metric", "median", *[f"rep {i + 1}" for i in range(len(outcome.runs))]],
     )
     for key, label, digits in (
@@ -99,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if run.get("error"):
             table.notes.append(f"rep {i + 1} failed: {str(run['error']).strip().splitlines()[-1]}")
     table.notes.append(
-        f"total time {time.monotonic() - started:.0f} s"
-        + (f"; work dir: {workroot}" if keep else "")
+        f"total time {time.monotonic() - started:.0f} s" + (f"; work dir: {workroot}" if keep else "")
     )
     print()
     table.print(force_plain=args.plain)

@@ -169,6 +169,22 @@ def result(ctx: click.Context, task_id: str, wait: float) -> None:
     click.echo(json.dumps(vars(record), indent=2, default=repr))
 
 
+@cli.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (payloads as hex).")
+@click.pass_context
+@fail_cleanly
+def dead_letters(ctx: click.Context, as_json: bool) -> None:
+    """Messages moved aside (bad signature, undecodable): id, reason and size."""
+    broker = drivers.make_broker(_config(ctx))
+    letters = broker.dead_letters()
+    if as_json:
+        rows = [{"id": m, "reason": r, "payload": p.hex()} for m, r, p in letters]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for message_id, reason, payload in letters:
+        click.echo(f"{message_id}\t{len(payload)} bytes\t{reason}")
+
+
 @cli.command()
 @click.pass_context
 @fail_cleanly

@@ -14,6 +14,7 @@ class ChildProcess(Protocol):
     """The parts of :class:`multiprocessing.Process` the sentinel relies on."""
 
     name: str
+
     @property
     def sentinel(self) -> int:
         """A file descriptor that becomes readable when the process ends."""

@@ -145,6 +145,20 @@ def test_tampered_payloads_are_rejected_and_the_queue_keeps_flowing(lab: Lab) ->
     for message_id in (tampered, forged, garbage):
         cluster.wait_for(rf"rejected message {message_id} from queue 'default': ")
     assert sorted(m for m, _, _ in broker.dead_letters()) == sorted([tampered, forged, garbage])
+    listing = subprocess.run(
+        [sys.executable, "-m", "qframe", "dead-letters"],
+        cwd=APP,
+        env={**os.environ, **lab.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert sorted(line.split("\t")[0] for line in listing) == sorted([tampered, forged, garbage])
+    assert all(
+        line.endswith("bad signature (tampered payload, or another secret key or cluster name)")
+        or "too short" in line
+        for line in listing
+    )
     assert sorted(int(r[1]) for r in lab.runs("inc")) == [0, 1, 2, 3, 4]
 
 

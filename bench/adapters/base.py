@@ -169,9 +169,7 @@ class Adapter(ABC):
                     break
                 now = time.monotonic()
                 if now > deadline:
-                    raise TimeoutError(
-                        f"{self.name}: result {x} of {len(handles)} not stored in time"
-                    )
+                    raise TimeoutError(f"{self.name}: result {x} of {len(handles)} not stored in time")
                 if now > next_alive_check:
                     self.check_alive()
                     next_alive_check = now + 0.5
@@ -195,9 +193,7 @@ class Adapter(ABC):
             elapsed = time.perf_counter() - start
             if value != x + 1:
                 self.check_alive()
-                raise WrongResult(
-                    f"{self.name}: inc({x}) returned {value!r} (waited {elapsed:.2f} s)"
-                )
+                raise WrongResult(f"{self.name}: inc({x}) returned {value!r} (waited {elapsed:.2f} s)")
             if i >= warmup:
                 out.append(elapsed)
         return out
@@ -211,7 +207,8 @@ def python_module_cmd(module: str, *args: str) -> list[str]:
 def python_call_cmd(target: str, *args: str) -> list[str]:
     """Run ``target`` (``pkg.mod:func``) as a console script would, with ``args``."""
     module, func = target.split(":")
-    code = f"import sys; from {module} import {func} as m; sys.argv[0] = {func!r}; sys.exit(m())"
+    prog = module.split(".")[0]
+    code = f"import sys; from {module} import {func} as m; sys.argv[0] = {prog!r}; sys.exit(m())"
     return [sys.executable, "-c", code, *args]
 
 

@@ -27,9 +27,7 @@ class DramatiqAdapter(Adapter):
 
     def worker_commands(self) -> list[list[str]]:
         """One dramatiq process tree: ``N`` worker processes with one thread each."""
-        return [
-            python_module_cmd("dramatiq", "dramatiq_tasks", "-p", str(self.spec.workers), "-t", "1")
-        ]
+        return [python_module_cmd("dramatiq", "dramatiq_tasks", "-p", str(self.spec.workers), "-t", "1")]
 
     def enqueue(self, x: int) -> Any:
         """``inc.send(x)`` returns the ``Message``."""

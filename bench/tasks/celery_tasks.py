@@ -6,9 +6,7 @@ import os
 
 from celery import Celery
 
-app = Celery(
-    "celery_tasks", broker=os.environ["BENCH_REDIS_URL"], backend=os.environ["BENCH_REDIS_URL"]
-)
+app = Celery("celery_tasks", broker=os.environ["BENCH_REDIS_URL"], backend=os.environ["BENCH_REDIS_URL"])
 app.conf.update(
     broker_connection_retry_on_startup=True,
     task_ignore_result=False,
