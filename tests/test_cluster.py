@@ -223,6 +223,7 @@ def test_worker_is_recycled_after_its_quota(lab: Lab) -> None:
     cluster = lab.cluster()
     ids = lab.client.async_tasks("qframe_test_tasks.inc", [(i,) for i in range(12)])
     assert [lab.client.result(i, wait=30) for i in ids] == list(range(1, 13))
+    assert {lab.client.fetch(i).attempts for i in ids} == {1}  # tasks queued in a retiring worker move on
     cluster.wait_for(r"recycled worker Process-\w+", count=2)
     assert len(set(r[-1] for r in lab.runs("inc"))) == 3
 

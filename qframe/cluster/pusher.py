@@ -363,6 +363,11 @@ class Pusher:
         self.hub.drop(conn)
         if not slot.assigned:
             return
+        if slot.retiring:  # a recycled worker leaves after its last "done": nothing of its ran
+            with self.space:
+                self.waiting.extendleft(reversed(slot.assigned))
+                self.space.notify()
+            return
         running, *unstarted = slot.assigned
         with self.space:
             self.waiting.extendleft(reversed(unstarted))
