@@ -1,4 +1,4 @@
-"""The ``qframe`` command line: cluster, info, enqueue, result, plugins."""
+"""The ``qframe`` command line: cluster, info, enqueue, result, dead-letters, plugins."""
 
 from __future__ import annotations
 
@@ -208,4 +208,8 @@ def main() -> None:
         make_plugin_manager(config).hook.qframe_register_commands(cli=cli)
     except QFrameError:
         pass  # the chosen command reports the configuration problem itself
+    except Exception as exc:  # a plugin that fails must not take the whole command line down
+        click.echo(
+            f"qframe: warning: a plugin failed to add its commands: {type(exc).__name__}: {exc}", err=True
+        )
     cli(prog_name="qframe")

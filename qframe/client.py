@@ -89,7 +89,11 @@ class Client:
         if self._enqueue_hooks:
             for task in tasks:
                 notify(self.pm, "qframe_pre_enqueue", task=task)
-        message_ids = broker.enqueue_many([self._encode(codec, task) for task in tasks])
+        delay = float(options.get("delay") or options.get("q_options", {}).get("delay") or 0.0)
+        if delay:
+            message_ids = [broker.enqueue(self._encode(codec, task), delay=delay) for task in tasks]
+        else:
+            message_ids = broker.enqueue_many([self._encode(codec, task) for task in tasks])
         if self._enqueue_hooks:
             for task, message_id in zip(tasks, message_ids, strict=True):
                 notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)

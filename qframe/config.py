@@ -42,7 +42,7 @@ class Config:
     #: Most tasks the pusher holds ready beyond the running ones. It holds fewer while tasks
     #: are slow: about a quarter second of work, and at least one per worker.
     prefetch: int = 100
-    #: Most messages taken from the broker, or results saved, in one round trip.
+    #: Most messages taken from the broker in one round trip.
     bulk: int = 100
     #: Longest pause, in seconds, between two polls of a broker that cannot block.
     poll: float = 0.05
@@ -130,19 +130,34 @@ def load(
     merged = {**file_values, **cluster_values, **env_values, **flag_values}
     if problems:
         raise ConfigError("\n".join(problems))
-    return build(merged, source)
+    origins = {
+        **dict.fromkeys(file_values, source),
+        **dict.fromkeys(cluster_values, f"{source} [clusters.{name}]"),
+        **{key: env_name(key) for key in env_values},
+        **dict.fromkeys(flag_values, "arguments"),
+    }
+    return build(merged, origins)
 
 
-def build(values: Mapping[str, Any], source: str) -> Config:
-    """Convert and validate ``values`` into a :class:`Config`, listing every problem."""
-    problems = _unknown(values, source)
+def build(values: Mapping[str, Any], origins: Mapping[str, str] | str) -> Config:
+    """Convert and validate ``values`` into a :class:`Config`, listing every problem.
+
+    ``origins`` names where each value came from (one name for all, or one per option).
+    """
+
+    def origin(key: str) -> str:
+        return origins if isinstance(origins, str) else origins.get(key, "defaults")
+
+    problems: list[str] = []
+    for key in values:
+        problems += _unknown({key: None}, origin(key))
     converted: dict[str, Any] = {}
     for key, value in values.items():
         if key in FIELDS:
             try:
                 converted[key] = _convert(key, value)
             except (TypeError, ValueError) as exc:
-                problems.append(f"option '{key}' {exc} (from {source})")
+                problems.append(f"option '{key}' {exc} (from {origin(key)})")
     if problems:
         raise ConfigError("\n".join(problems))
     config = Config(**converted)
@@ -180,6 +195,10 @@ def _check(config: Config) -> list[str]:
         )
     if config.serializer not in ("pickle", "json"):
         problems.append(f"option 'serializer' must be 'pickle' or 'json', got {config.serializer!r}")
+    if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append(
+            f"option 'log_level' must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {config.log_level!r}"
+        )
     if config.max_attempts < 0:
         problems.append(f"option 'max_attempts' must be 0 (no limit) or more, got {config.max_attempts}")
     return problems

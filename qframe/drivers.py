@@ -57,7 +57,8 @@ def load(kind: str, name: str) -> Any:
 def make_broker(config: Config) -> Broker:
     """A broker for ``config``'s queue (its cluster name)."""
     cls = load("broker", config.broker)
-    return cls(config.broker_url, config.name, lease=config.lease, **config.broker_options)  # type: ignore[no-any-return]
+    options = {"lease": config.lease, "poll": config.poll, **config.broker_options}
+    return cls(config.broker_url, config.name, **options)  # type: ignore[no-any-return]
 
 
 def store_choice(config: Config) -> tuple[str, str | None]:

@@ -135,7 +135,7 @@ def qframe_post_execute(task: Task, result: TaskResult) -> None:
     """
 
 
-# -- outcomes (after the result is saved, before the broker is acknowledged) -------------
+# -- outcomes (after the result is saved and the delivery settled) ----------------------
 
 
 @hookspec

@@ -61,8 +61,8 @@ def test_wrong_types_are_one_line_each(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load(environ={"QFRAME_WORKERS": "many", "QFRAME_COMPRESS": "maybe"}, cwd=tmp_path)
     lines = str(error.value).splitlines()
-    assert "option 'workers' must be an integer, got 'many' (from defaults)" in lines
-    assert "option 'compress' must be true or false, got 'maybe' (from defaults)" in lines
+    assert "option 'workers' must be an integer, got 'many' (from QFRAME_WORKERS)" in lines
+    assert "option 'compress' must be true or false, got 'maybe' (from QFRAME_COMPRESS)" in lines
     assert len(lines) == 2
 
 
@@ -106,3 +106,14 @@ def test_explicit_config_file(tmp_path: Path) -> None:
     assert load(config_file=path, environ={}, cwd=tmp_path).name == "reports"
     with pytest.raises(ConfigError, match="does not exist"):
         load(config_file=tmp_path / "missing.toml", environ={}, cwd=tmp_path)
+
+
+def test_file_values_name_their_file_and_bad_log_level_is_caught(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", '[tool.qframe]\nworkers = "two"\n')
+    with pytest.raises(
+        ConfigError, match=r"^option 'workers' must be an integer, got 'two' \(from pyproject.toml"
+    ):
+        load(environ={}, cwd=tmp_path)
+    (tmp_path / "pyproject.toml").unlink()
+    with pytest.raises(ConfigError, match=r"option 'log_level' must be DEBUG, INFO"):
+        load({"log_level": "LOUD"}, environ={}, cwd=tmp_path)

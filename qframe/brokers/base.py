@@ -37,10 +37,14 @@ class Broker(abc.ABC):
     #: True for brokers that need no server (a missing secret key may be generated).
     embedded: bool = False
 
-    def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
+    def __init__(
+        self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
+    ) -> None:
         self.url = url
         self.queue = queue
         self.lease = lease
+        #: Longest pause between two polls, for drivers that cannot block on the server.
+        self.poll = poll
         self.options = options
 
     # -- producing -------------------------------------------------------------------
@@ -69,6 +73,15 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def nack(self, ack_id: str) -> None:
         """Make the message of this delivery visible again at once."""
+
+    def release(self, ack_ids: Sequence[str]) -> None:
+        """Return deliveries that never started (prefetched, then the cluster stopped).
+
+        Drivers should undo the delivery count so a restart does not spend attempts; this
+        default nacks, which counts them.
+        """
+        for ack_id in ack_ids:
+            self.nack(ack_id)
 
     @abc.abstractmethod
     def touch(self, ack_ids: Sequence[str]) -> None:

@@ -126,8 +126,10 @@ class SQLiteBroker(Broker):
 
     embedded = True
 
-    def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
-        super().__init__(url, queue, lease=lease, **options)
+    def __init__(
+        self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
+    ) -> None:
+        super().__init__(url, queue, lease=lease, poll=poll, **options)
         self.db = Database(url)
         self._last_purge_of_stats = 0.0
 
@@ -183,7 +185,7 @@ class SQLiteBroker(Broker):
             if messages or left <= 0:
                 return messages
             time.sleep(min(pause, left))
-            pause = min(pause * 2, float(self.options.get("poll", 0.05)))
+            pause = min(pause * 2, self.poll)
 
     def ack(self, ack_id: str) -> None:
         """Delete the message if this delivery still holds it."""
@@ -201,6 +203,15 @@ class SQLiteBroker(Broker):
         self.db.execute(
             "UPDATE qframe_queue SET visible = ?, token = NULL WHERE id = ? AND token = ?",
             (time.time(), row, token),
+        )
+
+    def release(self, ack_ids: Sequence[str]) -> None:
+        """Make these messages visible now and take back the delivery count."""
+        now = time.time()
+        self.db.executemany(
+            "UPDATE qframe_queue SET visible = ?, token = NULL, attempts = attempts - 1 "
+            "WHERE id = ? AND token = ?",
+            [(now, *_split(ack_id)) for ack_id in ack_ids],
         )
 
     def touch(self, ack_ids: Sequence[str]) -> None:

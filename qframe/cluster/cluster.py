@@ -62,15 +62,15 @@ class Cluster:
         name = self.config.name
         make_broker(self.config).close()  # a bad driver name or URL fails here, in one clear line
         make_store(self.config).close()
-        self.is_starting = True
-        log.info("Q Cluster %s starting.", name)
-        notify(self.pm, "qframe_cluster_starting", config=self.config)
         keys = secret_keys(
             self.config.secret_key,
             self.config.secret_key_fallbacks,
             key_file(self.config),
             self.config.broker,
         )
+        self.is_starting = True
+        log.info("Q Cluster %s starting.", name)
+        notify(self.pm, "qframe_cluster_starting", config=self.config)
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
         context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
         processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
@@ -79,12 +79,11 @@ class Cluster:
             run_sentinel, (context, self.pm, process_name(), sentinel_end, os.getpid()), "sentinel"
         )
         sentinel_end.close()
-        try:
-            ready = self._control.poll(120) and self._control.recv() == "running"
-        except EOFError:
-            ready = False
-        if not ready:
+        if not self._wait_running(deadline=time.monotonic() + 120):
             self.sentinel.join(5)
+            if self.sentinel.is_alive():
+                self.sentinel.kill()
+                self.sentinel.join(5)
             self._cleanup()
             raise QFrameError(
                 f"Q Cluster {name} failed to start. Sentinel exited with exit code {self.sentinel.exitcode}."
@@ -92,6 +91,16 @@ class Cluster:
         self.is_starting, self.is_running = False, True
         log.info("Q Cluster %s running.", name)
         notify(self.pm, "qframe_cluster_started", cluster=self)
+
+    def _wait_running(self, deadline: float) -> bool:
+        """Wait for the sentinel's ``running``; give up when it dies or a stop is requested."""
+        while time.monotonic() < deadline and not self._stop_requested:
+            try:
+                if self._control.poll(0.1):
+                    return bool(self._control.recv() == "running")
+            except EOFError:
+                return False
+        return False
 
     def stop(self) -> None:
         """Run the stop procedure and wait for it to finish."""

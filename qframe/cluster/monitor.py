@@ -52,8 +52,11 @@ class Monitor:
         ready.send(os.getpid())
         ready.close()
         hub.watch(self.control)
+        parent = os.getppid()
         deadline = None
-        while deadline is None or (hub.connections and time.monotonic() < deadline):
+        while (
+            deadline is None or (hub.connections and time.monotonic() < deadline)
+        ) and os.getppid() == parent:
             _, ready_objects = hub.wait(1.0)
             pending: list[Outcome] = []
             for obj in ready_objects:
@@ -87,7 +90,7 @@ class Monitor:
                 if o.settle == "nack":
                     self.broker.nack(o.ack_id)
                 elif o.settle == "quarantine":
-                    log.error("moved message %s to dead letters: %s", o.ack_id, o.reason)
+                    log.error("moved delivery %s to dead letters: %s", o.ack_id, o.reason)
                     self.broker.quarantine(o.ack_id, o.reason)
         except Exception as exc:
             log.error(

@@ -112,8 +112,9 @@ class Pusher:
         ready.send(os.getpid())
         ready.close()
         self.hub.watch(self.control)
+        parent = os.getppid()
         exiting = False
-        while not (exiting and not self.slots):
+        while not (exiting and not self.slots) and os.getppid() == parent:
             arrived, ready_objects = self.hub.wait(self.next_wakeup())
             for conn in arrived:
                 self.slots[conn] = Slot(0, "?")
@@ -145,8 +146,7 @@ class Pusher:
             fetcher.join(5)
             with self.space:
                 waiting, self.waiting = list(self.waiting), collections.deque()
-            for delivery in waiting:
-                self.settle_quietly(delivery.message.ack_id)
+            self.release(self.broker, waiting)
             log.info("%s stopped pushing tasks", self.name)
             for conn, slot in list(self.slots.items()):
                 if not slot.assigned:
@@ -174,7 +174,8 @@ class Pusher:
                 room = min(self.capacity() - self.occupied(), self.config.bulk)
             try:
                 messages = broker.dequeue(room, wait=0.5)
-            except BrokerError as exc:
+                checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
+            except Exception as exc:  # an outage, or a driver bug: never let the fetcher die
                 if not outage:
                     log.error("%s cannot reach the broker, retrying: %s", self.name, exc)
                 outage = True
@@ -184,16 +185,25 @@ class Pusher:
             if outage:
                 log.info("%s reached the broker again", self.name)
                 outage, pause = False, 0.1
-            checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
             with self.space:
                 if self.stopping:
-                    for delivery in checked:
-                        broker.nack(delivery.message.ack_id)
+                    self.release(broker, checked)
                     break
                 self.waiting.extend(checked)
             if checked:
                 self.hub.wake()
         broker.close()
+
+    def release(self, broker: Broker, deliveries: list[Delivery]) -> None:
+        """Hand back deliveries that never started, without spending an attempt."""
+        if not deliveries:
+            return
+        try:
+            broker.release([d.message.ack_id for d in deliveries])
+        except Exception as exc:
+            log.warning(
+                "could not hand back %d tasks (their leases will return them): %s", len(deliveries), exc
+            )
 
     def capacity(self) -> int:
         """Deliveries to hold: one running and one queued per worker, plus a quarter second of work.
@@ -225,7 +235,14 @@ class Pusher:
                 self.config.name,
                 exc,
             )
-            broker.quarantine(message.ack_id, str(exc))
+            try:
+                broker.quarantine(message.ack_id, str(exc))
+            except BrokerError as error:
+                log.error(
+                    "could not move message %s aside (it comes back after its lease): %s",
+                    message.message_id,
+                    error,
+                )
             return None
 
     def touch_leases(self) -> None:
@@ -364,14 +381,10 @@ class Pusher:
         if not slot.assigned:
             return
         if slot.retiring:  # a recycled worker leaves after its last "done": nothing of its ran
-            with self.space:
-                self.waiting.extendleft(reversed(slot.assigned))
-                self.space.notify()
+            self.take_back(list(slot.assigned))
             return
         running, *unstarted = slot.assigned
-        with self.space:
-            self.waiting.extendleft(reversed(unstarted))
-            self.space.notify()
+        self.take_back(unstarted)
         attempts, limit = running.message.attempts, self.max_attempts(running)
         if slot.killed_for_timeout is not None:
             self.fail(running, f"timed out after {slot.killed_for_timeout:g} s", slot.killed_for_timeout)
@@ -384,6 +397,15 @@ class Pusher:
                 running.message.message_id,
             )
             self.settle_quietly(running.message.ack_id)
+
+    def take_back(self, unstarted: list[Delivery]) -> None:
+        """Deliveries a lost worker never started: wait for another worker, or go back at stop."""
+        if self.stopping:
+            self.release(self.broker, unstarted)
+            return
+        with self.space:
+            self.waiting.extendleft(reversed(unstarted))
+            self.space.notify()
 
     def fail(self, delivery: Delivery, reason: str, timed_out: float | None = None) -> None:
         """Queue a failure record for a delivery that will not run (again)."""

@@ -69,8 +69,11 @@ class Sentinel:
         log.info("%s guarding cluster at %s", self.name, os.getpid())
         self.pusher = self.spawn_commanded("pusher", run_pusher)
         self.broker = make_broker(self.config)
-        for warning in self.broker.warnings():
-            log.warning("%s", warning)
+        try:
+            for warning in self.broker.warnings():
+                log.warning("%s", warning)
+        except BrokerError as exc:
+            log.warning("could not check the broker's configuration: %s", exc)
         self.control.send("running")
         self.guard()
         self.stop()
@@ -205,6 +208,14 @@ class Sentinel:
         self.publish("Stopped")
         self.broker.close()
 
+    def kill_children(self) -> None:
+        """SIGKILL every child started so far (after a failure, so none outlives the sentinel)."""
+        import multiprocessing
+
+        for process in multiprocessing.active_children():
+            process.kill()
+            process.join(5)
+
     def command(self, child: Child, command: str) -> None:
         """Send a command to the pusher or monitor, if it still listens."""
         try:
@@ -237,8 +248,10 @@ def run_sentinel(
     context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int
 ) -> None:
     """The sentinel process's main function."""
+    sentinel = Sentinel(context, pm, name, control, parent)
     try:
-        Sentinel(context, pm, name, control, parent).run()
+        sentinel.run()
     except Exception as exc:
         log.critical("%s failed: %s", name, exc)
+        sentinel.kill_children()
         raise SystemExit(1) from exc

@@ -139,8 +139,10 @@ def outcome(
 
 def pin_cpus(index: int, per_worker: int) -> None:
     """Pin this process to ``per_worker`` CPUs, chosen round-robin by worker ``index``."""
+    if not per_worker:
+        return
     cpus = sorted(os.sched_getaffinity(0))
-    if not per_worker or per_worker >= len(cpus):
+    if per_worker >= len(cpus):
         return
     chosen = {cpus[(index * per_worker + k) % len(cpus)] for k in range(per_worker)}
     os.sched_setaffinity(0, chosen)

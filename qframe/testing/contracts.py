@@ -113,6 +113,16 @@ class BrokerContract:
         assert second.attempts == 2
         assert second.message_id == first.message_id
 
+    def test_release_returns_message_without_spending_an_attempt(self, broker: Broker) -> None:
+        broker.enqueue(b"prefetched")
+        [first] = broker.dequeue(1)
+        broker.release([first.ack_id])
+        [second] = broker.dequeue(1, wait=2.0)
+        assert second.payload == b"prefetched"
+        assert second.attempts == 1
+        broker.release([first.ack_id])  # stale: the message is claimed again, nothing changes
+        assert broker.lock_size() == 1
+
     def test_expired_lease_returns_message(self, short_lease: Broker) -> None:
         short_lease.enqueue(b"lost-worker")
         assert len(short_lease.dequeue(1)) == 1
