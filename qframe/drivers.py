@@ -67,7 +67,8 @@ def store_choice(config: Config) -> tuple[str, str | None]:
         return config.store, config.store_url
     if config.broker in available("store"):
         return config.broker, config.store_url or config.broker_url
-    return "sqlite", config.store_url
+    shared_file = config.broker_url if (config.broker_url or "").startswith("sqlite:") else None
+    return "sqlite", config.store_url or shared_file
 
 
 def make_store(config: Config) -> Store:

@@ -17,6 +17,7 @@ from qframe.builtin.sqlite import SQLiteBroker
 from qframe.serialize import Codec
 from qframe.task import Task
 from qframe.testing import wait_until
+from qframe.testing.cluster import ClusterProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -235,3 +236,22 @@ def test_delayed_task_waits_in_the_broker(lab: Lab) -> None:
     record = lab.client.fetch(task_id, wait=20)
     assert record is not None and record.result == 2
     assert record.started - start >= 0.9
+
+
+def test_a_failing_broker_check_is_a_warning_not_a_crash(lab: Lab) -> None:
+    cluster = lab.cluster("--broker", "qframe_test_brokers:WarningsFail")
+    cluster.wait_for(r"WARNING could not check the broker's configuration: CONFIG is not allowed here")
+    assert lab.client.result(lab.client.async_task("qframe_test_tasks.inc", 1), wait=20) == 2
+    assert cluster.stop() == 0
+
+
+def test_a_cluster_that_cannot_start_exits_and_leaves_no_process(lab: Lab) -> None:
+    cluster = ClusterProcess(APP, lab.env, "--broker", "qframe_test_brokers:ChildrenFail")
+    lab.clusters.append(cluster)
+    assert cluster.process.wait(60) != 0
+    cluster.wait_for(r"Q Cluster default failed to start\. Sentinel exited with exit code 1\.")
+    time.sleep(0.5)
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if "ChildrenFail" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []

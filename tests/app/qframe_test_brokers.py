@@ -1,0 +1,27 @@
+"""Broker drivers that misbehave on purpose, loaded as ``module:Class``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qframe.builtin.sqlite import SQLiteBroker
+from qframe.errors import BrokerError
+
+
+class WarningsFail(SQLiteBroker):
+    """A broker whose configuration check cannot reach the server."""
+
+    def warnings(self) -> list[str]:
+        raise BrokerError("CONFIG is not allowed here")
+
+
+class ChildrenFail(SQLiteBroker):
+    """A broker that works in the main process but not in the cluster's children."""
+
+    main_pid = os.getpid()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if os.getpid() != ChildrenFail.main_pid:
+            raise BrokerError("server went away")
+        super().__init__(*args, **kwargs)
