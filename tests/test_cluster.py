@@ -226,7 +226,17 @@ def test_worker_is_recycled_after_its_quota(lab: Lab) -> None:
     assert [lab.client.result(i, wait=30) for i in ids] == list(range(1, 13))
     assert {lab.client.fetch(i).attempts for i in ids} == {1}  # tasks queued in a retiring worker move on
     cluster.wait_for(r"recycled worker Process-\w+", count=2)
-    assert len(set(r[-1] for r in lab.runs("inc"))) == 3
+    assert len({r[-1] for r in lab.runs("inc")}) == 3
+
+
+def test_constant_recycling_never_runs_a_task_twice(lab: Lab) -> None:
+    lab.configure(recycle=3, workers=2)
+    lab.cluster()
+    ids = lab.client.async_tasks("qframe_test_tasks.inc", [(i,) for i in range(600)], group="churn")
+    wait_until(lambda: lab.client.count_group("churn") == 600, timeout=90)
+    executions = sorted(int(r[1]) for r in lab.runs("inc"))
+    assert executions == list(range(600))
+    assert {lab.client.fetch(i).attempts for i in ids} == {1}
 
 
 def test_delayed_task_waits_in_the_broker(lab: Lab) -> None:

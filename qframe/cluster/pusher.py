@@ -54,6 +54,8 @@ class Slot:
     name: str
     assigned: collections.deque[Delivery] = field(default_factory=collections.deque)
     retiring: bool = False
+    #: A send failed: the worker left; what it sent before leaving is still to be read.
+    gone: bool = False
     killed_for_timeout: float | None = None
 
     @property
@@ -117,7 +119,8 @@ class Pusher:
         while not (exiting and not self.slots) and os.getppid() == parent:
             arrived, ready_objects = self.hub.wait(self.next_wakeup())
             for conn in arrived:
-                self.slots[conn] = Slot(0, "?")
+                with self.space:
+                    self.slots[conn] = Slot(0, "?")
             for obj in ready_objects:
                 if obj is self.control:
                     exiting = self.on_control(fetcher)
@@ -290,14 +293,16 @@ class Pusher:
         elif message[0] == "bye":
             slot.retiring = True
 
-    def send(self, conn: Connection, message: tuple[object, ...]) -> bool:
-        """Send to a worker; a dead one is handled as lost."""
+    def send(self, conn: Connection, message: tuple[object, ...]) -> None:
+        """Send to a worker; if it is gone, mark it so, and settle it once its last words are read.
+
+        A worker may have sent ``done`` and ``bye`` just before leaving: settling it at
+        once would hand back a task that already finished, and it would run twice.
+        """
         try:
             conn.send(message)
-            return True
         except OSError:
-            self.lost(conn)
-            return False
+            self.slots[conn].gone = True
 
     def hand_out(self) -> None:
         """Give waiting deliveries to workers, least loaded first, a batch per message.
@@ -312,7 +317,7 @@ class Pusher:
         self.recent_rate = self.rate.per_second(self.finished)
         depth = self.depth()
         for conn, slot in sorted(self.slots.items(), key=lambda item: len(item[1].assigned)):
-            if slot.retiring or not slot.pid or len(slot.assigned) >= depth:
+            if slot.retiring or slot.gone or not slot.pid or len(slot.assigned) >= depth:
                 continue
             batch: list[Delivery] = []
             with self.space:
@@ -376,7 +381,8 @@ class Pusher:
 
     def lost(self, conn: Connection) -> None:
         """A worker's connection ended: settle what it ran; take back what it had not started."""
-        slot = self.slots.pop(conn)
+        with self.space:
+            slot = self.slots.pop(conn)
         self.hub.drop(conn)
         if not slot.assigned:
             return
