@@ -2,12 +2,12 @@
 
 Layout of queue ``default`` with the default prefix (one hash tag, so one cluster slot)::
 
-    qframe:{default}:ready         list  ids waiting; enqueue LPUSHes, dequeue RPOPs (FIFO)
-    qframe:{default}:msg           hash  id -> payload
+    qframe:{default}:ready         list  entries waiting; enqueue LPUSHes id+payload, dequeue RPOPs
+    qframe:{default}:msg           hash  id -> payload (from the first delivery on)
     qframe:{default}:attempts      hash  id -> deliveries so far (the claim token)
+    qframe:{default}:released      hash  id -> deliveries handed back unstarted (not attempts)
     qframe:{default}:leased        zset  id -> lease deadline in ms (server clock)
     qframe:{default}:delayed       zset  id -> due time in ms (server clock)
-    qframe:{default}:notify        list  wake-up tokens for blocked consumers (expires)
     qframe:{default}:dead          hash  id -> quarantine reason
     qframe:{default}:dead:payload  hash  id -> payload of a quarantined message
 
@@ -50,7 +50,7 @@ CHUNK = 1000
 def queue_keys(prefix: str, queue: str) -> dict[str, str]:
     """The Redis keys of ``queue``, by role; all share the hash tag ``{queue}``."""
     tag = f"{prefix}:{{{queue}}}"
-    roles = ("ready", "msg", "attempts", "leased", "delayed", "notify", "dead", "dead:payload")
+    roles = ("ready", "msg", "attempts", "released", "leased", "delayed", "dead", "dead:payload")
     return {role: f"{tag}:{role}" for role in roles}
 
 
@@ -113,43 +113,40 @@ class RedisBroker(Broker):
 
     # -- producing -----------------------------------------------------------------------
     def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
-        """Store ``payload`` (visible after ``delay`` seconds) and return its message id."""
+        """Store ``payload`` (visible after ``delay`` seconds) and return its message id.
+
+        A message due now is one LPUSH of its id and payload: the cheapest write Redis has.
+        """
         message_id = uuid.uuid4().hex
         with self._errors():
-            self._run(
-                "enqueue",
-                ("ready", "delayed", "msg", "notify"),
-                (max(0, round(delay * 1000)), message_id, payload),
-            )
+            if delay > 0:
+                self._run("enqueue", ("delayed", "msg"), (round(delay * 1000), message_id, payload))
+            else:
+                self.client.lpush(self.keys["ready"], message_id.encode() + payload)
         return message_id
 
     def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
-        """Store several payloads with one script call per 1000; return their ids in order."""
+        """Store several payloads with one LPUSH per 1000; return their ids in order."""
         ids = [uuid.uuid4().hex for _ in payloads]
+        entries = [message_id.encode() + payload for message_id, payload in zip(ids, payloads, strict=True)]
         with self._errors():
-            for start in range(0, len(ids), CHUNK):
-                args: list[Any] = [0]
-                for message_id, payload in zip(
-                    ids[start : start + CHUNK], payloads[start : start + CHUNK], strict=True
-                ):
-                    args += (message_id, payload)
-                self._run("enqueue", ("ready", "delayed", "msg", "notify"), args)
+            for start in range(0, len(entries), CHUNK):
+                self.client.lpush(self.keys["ready"], *entries[start : start + CHUNK])
         return ids
 
     # -- consuming -----------------------------------------------------------------------
     def _claim(self, count: int) -> tuple[list[Message], int]:
         reply = self._run(
-            "dequeue", ("ready", "leased", "delayed", "msg", "attempts"), (count, self._lease_ms)
+            "dequeue", ("ready", "leased", "delayed", "msg", "attempts", "released"), (count, self._lease_ms)
         )
         messages = []
-        for i in range(1, len(reply), 3):
+        for i in range(1, len(reply), 4):
             message_id = _text(reply[i])
-            attempts = int(reply[i + 1])
             messages.append(
                 Message(
-                    ack_id=f"{message_id}:{attempts}",
-                    payload=bytes(reply[i + 2]),
-                    attempts=attempts,
+                    ack_id=f"{message_id}:{int(reply[i + 1])}",
+                    payload=bytes(reply[i + 3]),
+                    attempts=int(reply[i + 2]),
                     message_id=message_id,
                 )
             )
@@ -158,9 +155,10 @@ class RedisBroker(Broker):
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
         """Lease up to ``count`` messages in one script call, blocking up to ``wait`` s.
 
-        While waiting it blocks on the queue's notify list (BLPOP) for at most a second
-        at a time, and never past the moment a delayed message is due or a lease runs
-        out, then runs the claim script again.
+        While waiting it blocks on the ready list itself with ``BLMOVE ready ready RIGHT
+        RIGHT`` (a rotation that changes nothing, so an arriving message wakes every
+        waiting consumer without being taken), for at most a second at a time and never
+        past the moment a delayed message is due or a lease runs out; then it claims again.
         """
         if count <= 0:
             return []
@@ -175,7 +173,9 @@ class RedisBroker(Broker):
                 block = min(left, cap)
                 if next_ms >= 0:
                     block = min(block, next_ms / 1000)
-                self.client.blpop([self.keys["notify"]], timeout=max(block, 0.01))
+                ready = self.keys["ready"]
+                timeout = cast("int", max(block, 0.01))  # Redis takes fractions; the stub says int
+                self.client.blmove(ready, ready, timeout, "RIGHT", "RIGHT")
 
     def ack(self, ack_id: str) -> None:
         """Remove the message of this delivery; a stale or repeated ack does nothing."""
@@ -186,14 +186,23 @@ class RedisBroker(Broker):
         args = _pairs(ack_ids)
         if args:
             with self._errors():
-                self._run("ack", ("leased", "msg", "attempts"), args)
+                self._run("ack", ("leased", "msg", "attempts", "released"), args)
 
     def nack(self, ack_id: str) -> None:
         """Put the message of this delivery back at the front of the queue at once."""
-        args = _pairs([ack_id])
+        self._hand_back([ack_id], counted=True)
+
+    def release(self, ack_ids: Sequence[str]) -> None:
+        """Hand back deliveries that never started, without counting them as attempts."""
+        self._hand_back(ack_ids, counted=False)
+
+    def _hand_back(self, ack_ids: Iterable[str], counted: bool) -> None:
+        args = _pairs(ack_ids)
         if args:
             with self._errors():
-                self._run("nack", ("leased", "attempts", "ready", "notify"), args)
+                self._run(
+                    "nack", ("leased", "attempts", "ready", "released"), ["0" if counted else "1", *args]
+                )
 
     def touch(self, ack_ids: Sequence[str]) -> None:
         """Restart the lease of these deliveries (those still holding it) in one call."""
@@ -207,7 +216,7 @@ class RedisBroker(Broker):
         parts = _split_ack_id(ack_id)
         if parts is not None:
             with self._errors():
-                keys = ("leased", "msg", "attempts", "dead", "dead:payload")
+                keys = ("leased", "msg", "attempts", "dead", "dead:payload", "released")
                 self._run("quarantine", keys, (*parts, reason))
 
     def dead_letters(self) -> list[tuple[str, str, bytes]]:

@@ -1,4 +1,4 @@
--- KEYS: leased, msg, attempts   ARGV: id1, token1, id2, token2, ...
+-- KEYS: leased, msg, attempts, released   ARGV: id1, token1, id2, token2, ...
 local done = 0
 for i = 1, #ARGV, 2 do
   local id = ARGV[i]
@@ -6,6 +6,7 @@ for i = 1, #ARGV, 2 do
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
     done = done + 1
   end
 end

@@ -1,5 +1,5 @@
--- KEYS: ready, leased, delayed, msg, attempts   ARGV: count, lease_ms
--- Returns {0, id1, attempts1, payload1, ...} when it leased messages, else
+-- KEYS: ready, leased, delayed, msg, attempts, released   ARGV: count, lease_ms
+-- Returns {0, id1, token1, attempts1, payload1, ...} when it leased messages, else
 -- {ms until a delayed message is due or a lease runs out (-1: nothing pending)}.
 local now = now_ms()
 -- Due delayed messages join the back of the line, earliest first.
@@ -15,16 +15,25 @@ if #expired > 0 then
   for i = #expired, 1, -1 do redis.call('RPUSH', KEYS[1], expired[i]) end
 end
 local out = {0}
-local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
-if ids then
+local entries = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
+if entries then
   local deadline = now + tonumber(ARGV[2])
-  for _, id in ipairs(ids) do
-    local payload = redis.call('HGET', KEYS[4], id)
+  for _, entry in ipairs(entries) do
+    local id = string.sub(entry, 1, ID_LENGTH)
+    local payload
+    if #entry > ID_LENGTH then
+      payload = string.sub(entry, ID_LENGTH + 1)
+      redis.call('HSET', KEYS[4], id, payload)
+    else
+      payload = redis.call('HGET', KEYS[4], id)
+    end
     if payload then
-      local n = redis.call('HINCRBY', KEYS[5], id, 1)
+      local token = redis.call('HINCRBY', KEYS[5], id, 1)
+      local released = tonumber(redis.call('HGET', KEYS[6], id) or '0')
       redis.call('ZADD', KEYS[2], deadline, id)
       out[#out + 1] = id
-      out[#out + 1] = n
+      out[#out + 1] = token
+      out[#out + 1] = token - released
       out[#out + 1] = payload
     end
   end
