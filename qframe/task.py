@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ class Task:
     func: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: os.urandom(16).hex())
     name: str = ""
     group: str | None = None
     hook: str | None = None

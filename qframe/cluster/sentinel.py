@@ -195,7 +195,8 @@ class Sentinel:
         for child in self.workers:
             if child.process.is_alive():
                 log.warning(
-                    "%s still busy after %g s of grace; killing it (its task goes back to the queue)",
+                    "%s still busy after %g s of grace; killing it "
+                    "(its task is handed back, or failed on its last attempt)",
                     child.process.name,
                     self.config.grace,
                 )

@@ -18,8 +18,8 @@ and the registry ``qframe:stats`` (a sorted set of stat keys by expiry time).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -117,7 +117,7 @@ class RedisBroker(Broker):
 
         A message due now is one LPUSH of its id and payload: the cheapest write Redis has.
         """
-        message_id = uuid.uuid4().hex
+        message_id = os.urandom(16).hex()
         with self._errors():
             if delay > 0:
                 self._run("enqueue", ("delayed", "msg"), (round(delay * 1000), message_id, payload))
@@ -127,7 +127,7 @@ class RedisBroker(Broker):
 
     def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
         """Store several payloads with one LPUSH per 1000; return their ids in order."""
-        ids = [uuid.uuid4().hex for _ in payloads]
+        ids = [os.urandom(16).hex() for _ in payloads]
         entries = [message_id.encode() + payload for message_id, payload in zip(ids, payloads, strict=True)]
         with self._errors():
             for start in range(0, len(entries), CHUNK):
