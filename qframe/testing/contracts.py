@@ -319,8 +319,10 @@ class StoreContract:
     def test_wait_returns_when_the_result_arrives(self, store: Store, store_factory: StoreFactory) -> None:
         meta = make_meta()
         writer = store_factory(save_limit=0)
-        threading.Timer(0.2, lambda: writer.save(meta, b"late")).start()
+        timer = threading.Timer(0.2, lambda: writer.save(meta, b"late"))
+        timer.start()
         assert store.wait(meta.id, timeout=5.0) == b"late"
+        timer.join()
         writer.close()
 
     def test_wait_gives_up(self, store: Store) -> None:

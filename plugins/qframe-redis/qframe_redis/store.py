@@ -28,10 +28,8 @@ from qframe_redis.scripts import STORE_SCRIPTS, Scripts
 
 #: Results per save script call.
 CHUNK = 500
-#: Longest single BLPOP inside ``wait`` (seconds), well below the socket timeout.
+#: Longest single blocking call inside ``wait`` (seconds), well below the socket timeout.
 BLOCK_CAP = 2.0
-#: Seconds a save notification is kept for a late ``wait``.
-NOTIFY_TTL = 60
 
 
 class RedisStore(Store):
@@ -117,7 +115,12 @@ class RedisStore(Store):
         return cast("bytes | None", blob)
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
-        """The blob of a result, blocking (BLPOP on its notify list) up to ``timeout`` s."""
+        """The blob of a result, blocking up to ``timeout`` s.
+
+        Saving a result also pushes its blob onto ``done:<id>``; waiters block with
+        ``BLMOVE done done RIGHT RIGHT``, a rotation that leaves the blob for every other
+        waiter, so the blob arrives with the wake-up: no second round trip.
+        """
         blob = self.get(task_id)
         if blob is not None or timeout <= 0:
             return blob
@@ -126,16 +129,10 @@ class RedisStore(Store):
         cap = block_cap(self.url, self.options, BLOCK_CAP)
         with self._errors():
             while (left := deadline - time.monotonic()) > 0:
-                if self.client.blpop([done], timeout=max(0.01, min(left, cap))) is None:
-                    continue
-                blob = self.get(task_id)
-                if blob is not None:
-                    # Hand the token on to any other waiter of the same task.
-                    pipe = self.client.pipeline(transaction=False)
-                    pipe.lpush(done, "1")
-                    pipe.expire(done, NOTIFY_TTL)
-                    pipe.execute()
-                    return blob
+                wait = cast("int", max(0.01, min(left, cap)))  # Redis takes fractions; the stub says int
+                arrived = self.client.blmove(done, done, wait, "RIGHT", "RIGHT")
+                if arrived is not None:
+                    return cast("bytes", arrived)
         return self.get(task_id)
 
     def get_group(self, group: str, failures: bool = True) -> list[bytes]:

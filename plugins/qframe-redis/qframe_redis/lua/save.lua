@@ -32,9 +32,10 @@ for i = 4, #ARGV, 11 do
       redis.call('HSET', GRP, id, g)
       redis.call('SADD', GROUPS, g)
     end
+    -- The blob itself wakes waiters (they rotate the list, so each of them gets it).
     local done = P .. 'done:' .. id
-    redis.call('LPUSH', done, '1')
-    redis.call('LTRIM', done, 0, 15)
+    redis.call('LPUSH', done, ARGV[i + 1])
+    redis.call('LTRIM', done, 0, 0)
     redis.call('EXPIRE', done, 60)
   end
 end

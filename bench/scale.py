@@ -1,0 +1,969 @@
+"""qframe on Redis: does the cost grow with the work? Backlog, result store, memory, start-up.
+
+Needs qframe, qframe-redis, psutil and ``redis-server`` (no peers)::
+
+    python bench/scale.py                                # defaults, about 3 minutes on 2 cores
+    python bench/scale.py --results 1000000 --drift-tasks 200000
+    python bench/scale.py --only backlog,lookup --backlog 20000 --results 20000   # quick
+
+Every number is printed next to its baseline from the same run, against one throw-away
+``redis-server`` (free loopback port, ``--save '' --appendonly no``, killed at exit):
+
+* **enqueue**: ``async_tasks`` of ``--bulk`` tasks in one call vs ``async_task`` one call
+  per task, tasks/s, no cluster running.
+* **footprint**: RSS and USS of every process of an idle ``--workers`` cluster, and its
+  start-up time from launching ``python -m qframe cluster`` to the last ``ready for work``
+  line and to the ``running.`` line.
+* **backlog**: tasks/s of a cluster draining ``--window`` tasks vs the first ``--window``
+  tasks of a ``--backlog``-task backlog (both queued with ``async_tasks`` before the
+  cluster starts).
+* **lookup**: ``result(task_id)`` (no wait) of existing ids with ``--results-base``
+  results stored vs ``--results``; the store is filled through its driver, no task runs.
+* **drift**: RSS of every cluster process after 10% and at 100% of ``--drift-tasks``
+  tasks, with ``QFRAME_RECYCLE=0`` so workers are never replaced.
+
+Each measurement has a hard time limit and stops everything it started, whatever happens.
+See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import psutil  # noqa: E402
+from common import (  # noqa: E402
+    TASKS_DIR,
+    RedisAddress,
+    Table,
+    flush_db,
+    fmt_num,
+    fmt_ratio,
+    median,
+    percentile,
+    ratio,
+    redis_command,
+    redis_server,
+    redis_version,
+    stop_groups,
+    tail,
+)
+
+import qframe  # noqa: E402
+from qframe.drivers import make_store  # noqa: E402
+from qframe.serialize import result_codec  # noqa: E402
+from qframe.task import TaskResult  # noqa: E402
+
+QUEUE = "scale"
+SECRET = "qframe-bench-secret"
+TASK = "qframe_tasks.inc"
+#: Redis databases: the cluster measurements use 0, the lookup baseline 1 and its big store 2.
+CLUSTER_DB, SMALL_DB, BIG_DB = 0, 1, 2
+MEASUREMENTS = ("enqueue", "footprint", "backlog", "lookup", "drift")
+MIB = 1024 * 1024
+
+READY_LINE = re.compile(r"ready for work at (\d+)")
+RUNNING_LINE = re.compile(r"Q Cluster \S+ running\.")
+ROLE_LINES = (
+    ("sentinel", re.compile(r"guarding cluster at (\d+)")),
+    ("monitor", re.compile(r"monitoring at (\d+)")),
+    ("pusher", re.compile(r"pushing tasks at (\d+)")),
+)
+ROLE_ORDER = ("main", "sentinel", "pusher", "monitor")
+
+
+# --------------------------------------------------------------------------- time limits
+
+
+class MeasurementTimeout(Exception):
+    """A measurement ran past its hard time limit."""
+
+
+@contextlib.contextmanager
+def hard_timeout(seconds: float, what: str) -> Iterator[None]:
+    """Raise :class:`MeasurementTimeout` in the main thread after ``seconds`` (SIGALRM).
+
+    One at a time (it is not nestable). Clean-up that must not be cut short runs under
+    :func:`shielded`: an alarm arriving meanwhile is raised only once the clean-up is done.
+    """
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise MeasurementTimeout(f"{what} took longer than its limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold SIGALRM, SIGTERM and SIGINT back for the block (starting or stopping processes)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def check_deadline(deadline: float, what: str) -> None:
+    """Raise :class:`MeasurementTimeout` when ``deadline`` (monotonic) has passed."""
+    if time.monotonic() > deadline:
+        raise MeasurementTimeout(f"{what} did not finish in time")
+
+
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit so every ``finally`` (cluster, redis-server) runs."""
+    raise SystemExit(128 + signum)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def qframe_env(address: RedisAddress, workers: int, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+    """The ``QFRAME_*`` settings shared by a cluster and its producer."""
+    return {
+        "QFRAME_BROKER": "redis",
+        "QFRAME_BROKER_URL": address.url(db),
+        "QFRAME_SECRET_KEY": SECRET,
+        "QFRAME_PLUGINS": "",
+        "QFRAME_WORKERS": str(workers),
+        "QFRAME_NAME": QUEUE,
+        **extra,
+    }
+
+
+def make_client(env: dict[str, str]) -> qframe.Client:
+    """A producer built from exactly ``env`` (no config file, no inherited ``QFRAME_*``)."""
+    return qframe.Client(qframe.load_config(environ=env, cwd=TASKS_DIR))
+
+
+def enqueue_bulk(client: qframe.Client, start: int, count: int) -> float:
+    """``async_tasks(inc, [(start,), ...])`` of ``count`` tasks in one call; return its seconds."""
+    arguments = [(x,) for x in range(start, start + count)]
+    began = time.perf_counter()
+    client.async_tasks(TASK, arguments)
+    return time.perf_counter() - began
+
+
+# --------------------------------------------------------------------------- the cluster
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident (RSS) and unique (USS) bytes of one process at one moment."""
+
+    pid: int
+    rss: int
+    uss: int
+
+
+class ClusterProcess:
+    """``python -m qframe cluster`` in its own process group, its log lines timestamped.
+
+    The log (stdout and stderr together) is read by a thread that notes the monotonic
+    time of every line, so start-up is timed to the line, not to the log's 1 s clock.
+    Leaving the ``with`` block stops the cluster: SIGTERM, then SIGKILL of its group.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("QFRAME_")}
+        self.env = {**inherited, **env}
+        self.log_path = log_path
+        self.lines: list[tuple[float, str]] = []
+        self.changed = threading.Condition()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: threading.Thread | None = None
+        self.launched = math.nan
+
+    def __enter__(self) -> ClusterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Launch the cluster and wait for its ``running.`` line."""
+        with shielded():  # never lose track of a started process to an alarm
+            self.launched = time.monotonic()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "qframe", "cluster"],
+                cwd=TASKS_DIR,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.reader = threading.Thread(target=self._read, name="cluster-log", daemon=True)
+        self.reader.start()
+        self.wait_for(RUNNING_LINE, timeout)
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with open(self.log_path, "ab") as log:
+            for raw in self.proc.stdout:
+                now = time.monotonic()
+                log.write(raw)
+                with self.changed:
+                    self.lines.append((now, raw.decode(errors="replace").rstrip("\n")))
+                    self.changed.notify_all()
+        with self.changed:
+            self.changed.notify_all()
+
+    def matches(self, pattern: re.Pattern[str]) -> list[tuple[float, re.Match[str]]]:
+        """Every log line matching ``pattern`` so far, with the time it was read."""
+        with self.changed:
+            return [(t, m) for t, line in self.lines if (m := pattern.search(line))]
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float, count: int = 1) -> float:
+        """Wait for the ``count``-th line matching ``pattern``; return when it was read."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = [t for t, line in self.lines if pattern.search(line)]
+                if len(found) >= count:
+                    return found[count - 1]
+                if self.proc is not None and self.proc.poll() is not None:
+                    self.changed.wait(0.2)  # let the reader catch the last lines
+                    raise RuntimeError(f"the cluster exited ({self.proc.returncode}):\n{self.log_tail()}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise MeasurementTimeout(
+                        f"no {pattern.pattern!r} line within {timeout:g} s:\n{self.log_tail()}"
+                    )
+                self.changed.wait(min(left, 0.1))
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the cluster's log."""
+        return tail(self.log_path, lines)
+
+    def check_alive(self) -> None:
+        """Raise when the cluster's main process has exited."""
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise RuntimeError(f"the cluster exited ({code}):\n{self.log_tail()}")
+
+    def startup(self, workers: int) -> tuple[float, float]:
+        """Seconds from launch to the last worker's ``ready for work`` and to ``running.``."""
+        ready = [t for t, _ in self.matches(READY_LINE)]
+        running = [t for t, _ in self.matches(RUNNING_LINE)]
+        last_ready = ready[workers - 1] - self.launched if len(ready) >= workers else math.nan
+        return last_ready, (running[0] - self.launched if running else math.nan)
+
+    def processes(self) -> list[tuple[str, psutil.Process]]:
+        """Every process of the cluster, labelled by role: the main process and its descendants.
+
+        Roles come from the pids the processes log at start-up (``guarding cluster at``,
+        ``pushing tasks at``, ``monitoring at``, ``ready for work at``); a descendant that
+        logged none is labelled ``other``.
+        """
+        if self.proc is None:
+            return []
+        roles: dict[int, str] = {}
+        for role, pattern in ROLE_LINES:
+            for _, match in self.matches(pattern):
+                roles[int(match.group(1))] = role
+        for number, (_, match) in enumerate(self.matches(READY_LINE), 1):
+            roles[int(match.group(1))] = f"worker {number}"
+        main = psutil.Process(self.proc.pid)
+        labelled = [("main", main)]
+        for child in main.children(recursive=True):
+            labelled.append((roles.get(child.pid, f"other {child.pid}"), child))
+        return sorted(labelled, key=lambda item: role_key(item[0]))
+
+    def memory(self) -> dict[str, Memory]:
+        """RSS and USS of every cluster process, by role."""
+        out: dict[str, Memory] = {}
+        for role, process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                info = process.memory_full_info()
+                out[role] = Memory(process.pid, info.rss, info.uss)
+        return out
+
+    def stop(self) -> None:
+        """SIGTERM the main process, SIGKILL the whole group after 15 s; never raises."""
+        if self.proc is None:
+            return
+        with shielded():
+            stop_groups([self.proc], grace=15)
+            if self.reader is not None:
+                self.reader.join(5)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+
+
+def role_key(role: str) -> tuple[int, str]:
+    """Sort key of a role label: main, sentinel, pusher, monitor, workers, others."""
+    if role in ROLE_ORDER:
+        return ROLE_ORDER.index(role), ""
+    if role.startswith("worker "):
+        return len(ROLE_ORDER), role.split()[1].zfill(6)
+    return len(ROLE_ORDER) + 1, role
+
+
+def wait_successes(
+    client: qframe.Client,
+    cluster: ClusterProcess,
+    target: int,
+    deadline: float,
+    on_sample: Callable[[float, int], None] | None = None,
+    pause: float = 0.005,
+) -> list[tuple[float, int]]:
+    """Poll the store's success count (``tally``, O(1) on Redis) until it reaches ``target``.
+
+    Returns every ``(monotonic time, successes)`` sample; ``on_sample`` sees each one.
+    """
+    store = client.store
+    samples: list[tuple[float, int]] = []
+    while True:
+        done = store.tally().successes
+        now = time.monotonic()
+        samples.append((now, done))
+        if on_sample is not None:
+            on_sample(now, done)
+        if done >= target:
+            return samples
+        cluster.check_alive()
+        check_deadline(deadline, f"waiting for {target:,} results")
+        time.sleep(pause)
+
+
+def crossing(samples: Sequence[tuple[float, int]], count: int) -> tuple[float, int]:
+    """The first sample whose count reached ``count``."""
+    return next(s for s in samples if s[1] >= count)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Context:
+    """What every measurement needs: the server, the options, where logs go."""
+
+    address: RedisAddress
+    args: argparse.Namespace
+    workdir: Path
+    results: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    checks: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
+    counter: int = 0
+
+    def log_path(self, label: str) -> Path:
+        """A fresh log file for one cluster run."""
+        self.counter += 1
+        return self.workdir / f"{self.counter:02d}-{label}.log"
+
+    def check(self, what: str, value: str, target: str, met: bool | None) -> None:
+        """Record one target for the summary (``met`` None: no target, informational)."""
+        self.checks.append((what, value, target, met))
+
+
+def measure_enqueue(ctx: Context) -> None:
+    """Bulk (``async_tasks``, one call) vs single-call (``async_task``) enqueue, no cluster."""
+    args = ctx.args
+    client = make_client(qframe_env(ctx.address, args.workers))
+    bulk: list[float] = []
+    single: list[float] = []
+    try:
+        for rep in range(args.reps):
+            flush_db(ctx.address, CLUSTER_DB)
+            bulk.append(args.bulk / enqueue_bulk(client, 0, args.bulk))
+            flush_db(ctx.address, CLUSTER_DB)
+            began = time.perf_counter()
+            for x in range(args.single):
+                client.async_task(TASK, x)
+            single.append(args.single / (time.perf_counter() - began))
+            print(f"  enqueue rep {rep + 1}: bulk {bulk[-1]:,.0f}/s  single {single[-1]:,.0f}/s", flush=True)
+    finally:
+        client.close()
+        flush_db(ctx.address, CLUSTER_DB)
+    bulk_rate, single_rate = median(bulk), median(single)
+    table = Table(
+        f"Enqueue (no cluster running), tasks/s, median of {args.reps}",
+        ["call", "tasks", "tasks/s", "vs single", *[f"rep {i + 1}" for i in range(args.reps)]],
+    )
+    table.add(
+        "async_tasks (one call)",
+        fmt_num(args.bulk),
+        fmt_num(bulk_rate),
+        fmt_ratio(ratio(bulk_rate, single_rate)),
+        *[fmt_num(v) for v in bulk],
+    )
+    table.add(
+        "async_task (one call each)",
+        fmt_num(args.single),
+        fmt_num(single_rate),
+        "1.00x",
+        *[fmt_num(v) for v in single],
+    )
+    ctx.tables.append(table)
+    ctx.results["enqueue"] = {"bulk": bulk, "single": single}
+    ctx.check(
+        f"bulk enqueue, {args.bulk:,} tasks in one call",
+        f"{bulk_rate:,.0f}/s",
+        ">= 50,000/s",
+        bulk_rate >= 50_000,
+    )
+
+
+def measure_footprint(ctx: Context) -> None:
+    """Start-up times and the memory of an idle cluster, ``--startup-reps`` fresh starts."""
+    args = ctx.args
+    ready_s: list[float] = []
+    running_s: list[float] = []
+    per_role: dict[str, list[Memory]] = {}
+    totals: list[tuple[int, int, int]] = []
+    for rep in range(args.startup_reps):
+        flush_db(ctx.address, CLUSTER_DB)
+        with ClusterProcess(qframe_env(ctx.address, args.workers), ctx.log_path("footprint")) as cluster:
+            cluster.start(timeout=30)
+            cluster.wait_for(READY_LINE, 5, count=args.workers)
+            last_ready, running = cluster.startup(args.workers)
+            ready_s.append(last_ready)
+            running_s.append(running)
+            time.sleep(args.idle)  # let it settle into idling
+            cluster.check_alive()
+            memory = cluster.memory()
+        for role, mem in memory.items():
+            per_role.setdefault(role, []).append(mem)
+        rss, uss = sum(m.rss for m in memory.values()), sum(m.uss for m in memory.values())
+        totals.append((len(memory), rss, uss))
+        print(
+            f"  start {rep + 1}: last ready {last_ready:.3f} s, running {running:.3f} s; "
+            f"{len(memory)} processes, RSS {rss / MIB:.1f} MiB, USS {uss / MIB:.1f} MiB",
+            flush=True,
+        )
+    flush_db(ctx.address, CLUSTER_DB)
+    table = Table(
+        f"Idle {args.workers}-worker cluster: memory per process (median of {args.startup_reps} starts,"
+        f" {args.idle:g} s after 'running.')",
+        ["process", "RSS MiB", "USS MiB"],
+    )
+    for role in sorted(per_role, key=role_key):
+        mems = per_role[role]
+        table.add(
+            role, f"{median([m.rss for m in mems]) / MIB:.1f}", f"{median([m.uss for m in mems]) / MIB:.1f}"
+        )
+    rss_total = median([t[1] for t in totals])
+    uss_total = median([t[2] for t in totals])
+    count = int(median([t[0] for t in totals]))
+    table.add(f"total ({count} processes)", f"{rss_total / MIB:.1f}", f"{uss_total / MIB:.1f}")
+    table.notes.append(
+        "RSS counts pages shared by the forked processes once per process; USS counts only "
+        "each process's own pages, so the sum of USS is closer to what the cluster really uses."
+    )
+    ctx.tables.append(table)
+    start_table = Table(
+        f"Start-up of `python -m qframe cluster` ({args.workers} workers), seconds from launch",
+        ["line", "median", "max", *[f"start {i + 1}" for i in range(args.startup_reps)]],
+    )
+    start_table.add(
+        f"last 'ready for work' ({args.workers})",
+        f"{median(ready_s):.3f}",
+        f"{max(ready_s):.3f}",
+        *[f"{v:.3f}" for v in ready_s],
+    )
+    start_table.add(
+        "'Q Cluster ... running.'",
+        f"{median(running_s):.3f}",
+        f"{max(running_s):.3f}",
+        *[f"{v:.3f}" for v in running_s],
+    )
+    ctx.tables.append(start_table)
+    ctx.results["footprint"] = {
+        "ready_s": ready_s,
+        "running_s": running_s,
+        "totals": totals,
+        "per_role": {role: [vars(m) for m in mems] for role, mems in per_role.items()},
+    }
+    ctx.check(
+        f"idle {args.workers}-worker cluster, total RSS",
+        f"{rss_total / MIB:.1f} MiB = {rss_total / 1e6:.1f} MB (USS {uss_total / MIB:.1f} MiB)",
+        "<= 150 MB",
+        rss_total <= 150e6,
+    )
+    ctx.check(
+        "start-up to 'running.' (median)",
+        f"{median(running_s):.3f} s (max {max(running_s):.3f} s)",
+        "< 1 s",
+        median(running_s) < 1.0,
+    )
+
+
+def drain(ctx: Context, queued: int) -> dict[str, float]:
+    """Queue ``queued`` tasks, start a cluster, and time its first ``--window`` results."""
+    args = ctx.args
+    window = args.window
+    env = qframe_env(ctx.address, args.workers)
+    flush_db(ctx.address, CLUSTER_DB)
+    client = make_client(env)
+    try:
+        enqueue_s = enqueue_bulk(client, 0, queued)
+        with ClusterProcess(env, ctx.log_path(f"backlog-{queued}")) as cluster:
+            cluster.start(timeout=30)
+            running = cluster.matches(RUNNING_LINE)[0][0]
+            samples = wait_successes(client, cluster, window, time.monotonic() + 120)
+            still_queued = client.queue_size()
+    finally:
+        client.close()
+        flush_db(ctx.address, CLUSTER_DB)
+    end_t, end_n = samples[-1]
+    first_t, first_n = crossing(samples, max(1, window // 10))
+    return {
+        "queued": queued,
+        "enqueue_s": enqueue_s,
+        # the window's tasks over the time from 'running.' until they were all saved
+        "first_rate": window / (end_t - running),
+        # steady state: from 10% of the window to its end, start-up excluded
+        "steady_rate": (end_n - first_n) / (end_t - first_t) if end_t > first_t else math.nan,
+        "still_queued": still_queued,
+    }
+
+
+def measure_backlog(ctx: Context) -> None:
+    """Draining ``--window`` tasks alone vs the first ``--window`` of a ``--backlog`` backlog."""
+    args = ctx.args
+    runs: dict[int, list[dict[str, float]]] = {args.window: [], args.backlog: []}
+    for rep in range(args.reps):
+        order = [args.window, args.backlog] if rep % 2 == 0 else [args.backlog, args.window]
+        for queued in order:
+            run = drain(ctx, queued)
+            runs[queued].append(run)
+            print(
+                f"  backlog rep {rep + 1}, {queued:,} queued: first {args.window:,} at "
+                f"{run['first_rate']:,.0f}/s (steady {run['steady_rate']:,.0f}/s), "
+                f"{run['still_queued']:,.0f} still queued; bulk enqueue {run['enqueue_s']:.2f} s",
+                flush=True,
+            )
+    small, big = runs[args.window], runs[args.backlog]
+    table = Table(
+        f"Backlog: first {args.window:,} tasks drained by {args.workers} workers, tasks/s "
+        f"(median of {args.reps})",
+        ["metric", f"{args.window:,} queued", f"{args.backlog:,} queued", "ratio"],
+    )
+    summary: dict[str, float] = {}
+    for key, label in (
+        ("first_rate", f"first {args.window:,}, from 'running.'"),
+        ("steady_rate", f"steady, tasks {max(1, args.window // 10):,}-{args.window:,}"),
+    ):
+        base, scaled = median([r[key] for r in small]), median([r[key] for r in big])
+        summary[key] = ratio(scaled, base)
+        table.add(label, fmt_num(base), fmt_num(scaled), fmt_ratio(summary[key]))
+    table.add(
+        "still queued at the end",
+        fmt_num(median([r["still_queued"] for r in small])),
+        fmt_num(median([r["still_queued"] for r in big])),
+        "",
+    )
+    table.notes.append(
+        "both queued with async_tasks before the cluster starts; 'still queued' is "
+        "queue_size() when the window's last result was saved (in-flight tasks are not queued)"
+    )
+    table.notes.append("ratio = with backlog / without; below 1 means the backlog slows the drain")
+    ctx.tables.append(table)
+    ctx.results["backlog"] = {"window": args.window, "backlog": args.backlog, "small": small, "big": big}
+    ctx.check(
+        f"backlog {args.backlog:,} vs {args.window:,}: first {args.window:,} tasks/s",
+        f"{fmt_ratio(summary['first_rate'])} (steady {fmt_ratio(summary['steady_rate'])})",
+        "within 10% (>= 0.90x)",
+        summary["first_rate"] >= 0.90,
+    )
+
+
+@dataclass
+class Probe:
+    """A stored result whose id is looked up, and the value it must return."""
+
+    task_id: str
+    value: int
+
+
+def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2) -> tuple[list[Probe], float]:
+    """Save ``count`` results straight through the store driver, 1,000 per ``save_many``.
+
+    ``probes`` of them carry their own decodable record (``result`` returns ``i + 1``),
+    spread evenly over the fill; the rest share one encoded record (any valid blob will
+    do for them). Two threads overlap building a batch with Redis running the previous
+    one. Returns the probes and the fill's seconds.
+    """
+    from qframe.testing import make_meta  # imports pytest; only this measurement needs it
+
+    codec = result_codec([config.secret_key or SECRET, *config.secret_key_fallbacks], config)
+
+    def record(meta: Any, value: int) -> bytes:
+        result = TaskResult(
+            meta.id, meta.name, meta.func, (value,), {}, value + 1, True,
+            meta.started, meta.stopped, meta.attempts, meta.cluster, meta.group,
+        )  # fmt: skip
+        return codec.encode(result.to_dict())
+
+    filler = record(make_meta(), 0)
+    batches = max(1, math.ceil(count / 1000))
+    probe_at = {min(count - 1, i * count // probes) for i in range(probes)} if count else set()
+    found: list[Probe] = []
+    local = threading.local()
+    stores: list[Any] = []
+    lock = threading.Lock()
+
+    def save_batch(batch: int) -> None:
+        store = getattr(local, "store", None)
+        if store is None:
+            store = local.store = make_store(config)
+            with lock:
+                stores.append(store)
+        items = []
+        for position in range(batch * 1000, min(count, (batch + 1) * 1000)):
+            meta = make_meta()
+            if position in probe_at:
+                items.append((meta, record(meta, position)))
+                with lock:
+                    found.append(Probe(meta.id, position + 1))
+            else:
+                items.append((meta, filler))
+        store.save_many(items)
+
+    began = time.perf_counter()
+    pool = ThreadPoolExecutor(threads)
+    try:
+        for _ in pool.map(save_batch, range(batches)):
+            pass
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on an alarm: only the running batches
+        for store in stores:
+            store.close()
+    return found, time.perf_counter() - began
+
+
+def used_memory(address: RedisAddress) -> str:
+    """The server's ``used_memory_human`` from INFO, or ``?``."""
+    with contextlib.suppress(OSError, RuntimeError):
+        info = redis_command(address, ("INFO", "memory"))[0].decode(errors="replace")
+        for line in info.splitlines():
+            if line.startswith("used_memory_human:"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def measure_lookup(ctx: Context) -> None:
+    """``result(task_id)`` with ``--results-base`` results stored vs ``--results``.
+
+    The two stores live in two databases of the same server and are measured in
+    alternating rounds, so drift of the shared machine spreads over both.
+    """
+    args = ctx.args
+    sizes = {"base": (SMALL_DB, args.results_base), "big": (BIG_DB, args.results)}
+    clients: dict[str, qframe.Client] = {}
+    probes: dict[str, list[Probe]] = {}
+    times: dict[str, list[float]] = {"base": [], "big": []}
+    fill_s: dict[str, float] = {}
+    try:
+        for name, (db, count) in sizes.items():
+            flush_db(ctx.address, db)
+            env = qframe_env(ctx.address, args.workers, db=db)
+            config = qframe.load_config(environ=env, cwd=TASKS_DIR)
+            probes[name], fill_s[name] = fill_store(config, count, min(args.probes, count))
+            clients[name] = make_client(env)
+            stored = clients[name].store.tally().successes
+            print(
+                f"  filled {stored:,} results in {fill_s[name]:.1f} s "
+                f"({count / fill_s[name]:,.0f}/s); redis uses {used_memory(ctx.address)}",
+                flush=True,
+            )
+        rng = random.Random(1)
+        rounds = 5
+        per_round = max(1, args.lookups // rounds)
+        for round_number in range(rounds + 1):  # round 0 warms up and is not kept
+            for name in ("base", "big") if round_number % 2 == 0 else ("big", "base"):
+                client, ids = clients[name], probes[name]
+                for _ in range(per_round if round_number else 100):
+                    probe = rng.choice(ids)
+                    began = time.perf_counter()
+                    value = client.result(probe.task_id)
+                    elapsed = time.perf_counter() - began
+                    if value != probe.value:
+                        raise RuntimeError(f"result({probe.task_id}) = {value!r}, expected {probe.value}")
+                    if round_number:
+                        times[name].append(elapsed * 1e6)
+    finally:
+        for client in clients.values():
+            client.close()
+        for db, _ in sizes.values():
+            flush_db(ctx.address, db)
+    table = Table(
+        f"Result lookup: qframe.result(task_id) of an existing id, no wait, microseconds "
+        f"({len(times['base']):,} calls each)",
+        ["metric", f"{args.results_base:,} stored", f"{args.results:,} stored", "ratio"],
+    )
+    stats: dict[str, float] = {}
+    for label, q in (("median", 50.0), ("p95", 95.0), ("p99", 99.0)):
+        base, big = percentile(times["base"], q), percentile(times["big"], q)
+        stats[label] = ratio(big, base)
+        table.add(f"{label} us", fmt_num(base, 1), fmt_num(big, 1), fmt_ratio(stats[label]))
+    table.add(
+        "fill, results/s",
+        fmt_num(args.results_base / fill_s["base"]),
+        fmt_num(args.results / fill_s["big"]),
+        "",
+    )
+    table.notes.append(
+        f"filled through make_store(config).save_many in batches of 1,000 (no task ran); "
+        f"{min(args.probes, args.results_base)} / {min(args.probes, args.results)} ids looked up at random, "
+        "decoded and checked; the two stores alternate in 5 rounds"
+    )
+    ctx.tables.append(table)
+    ctx.results["lookup"] = {
+        "sizes": {name: count for name, (_, count) in sizes.items()},
+        "fill_s": fill_s,
+        "us": times,
+    }
+    ctx.check(
+        f"result() with {args.results:,} vs {args.results_base:,} stored",
+        f"median {fmt_ratio(stats['median'])}, p95 {fmt_ratio(stats['p95'])}",
+        "flat (no target given; <= 1.10x median)",
+        stats["median"] <= 1.10,
+    )
+
+
+def measure_drift(ctx: Context) -> None:
+    """RSS of every cluster process after 10% and at 100% of ``--drift-tasks`` tasks."""
+    args = ctx.args
+    total = args.drift_tasks
+    env = qframe_env(ctx.address, args.workers, QFRAME_RECYCLE="0")
+    checkpoints = [math.ceil(total * k / 10) for k in range(1, 11)]
+    snapshots: dict[int, dict[str, Memory]] = {}
+    flush_db(ctx.address, CLUSTER_DB)
+    client = make_client(env)
+    submitted = 0
+    try:
+        with ClusterProcess(env, ctx.log_path("drift")) as cluster:
+            cluster.start(timeout=30)
+            began = time.monotonic()
+
+            def feed_and_sample(now: float, done: int) -> None:
+                # keep at most two chunks queued ahead of the workers
+                nonlocal submitted
+                while submitted < total and submitted - done < 2 * args.chunk:
+                    count = min(args.chunk, total - submitted)
+                    client.async_tasks(TASK, [(x,) for x in range(submitted, submitted + count)])
+                    submitted += count
+                for mark in checkpoints:
+                    if done >= mark and mark not in snapshots:
+                        snapshots[mark] = cluster.memory()
+                        print(
+                            f"  drift {done:,}/{total:,} done: total RSS "
+                            f"{sum(m.rss for m in snapshots[mark].values()) / MIB:.1f} MiB",
+                            flush=True,
+                        )
+
+            wait_successes(client, cluster, total, began + 60 + total / 250, feed_and_sample, 0.02)
+            elapsed = time.monotonic() - began
+    finally:
+        client.close()
+        flush_db(ctx.address, CLUSTER_DB)
+    first, middle, last = snapshots[checkpoints[0]], snapshots[checkpoints[4]], snapshots[checkpoints[-1]]
+    table = Table(
+        f"RSS drift over {total:,} tasks, {args.workers} workers, QFRAME_RECYCLE=0 (workers never "
+        "replaced), MiB",
+        ["process", "pid", "after 10%", "at 50%", "at 100%", "drift"],
+    )
+    drifts: dict[str, float] = {}
+    replaced = []
+    for role in sorted(set(first) | set(last), key=role_key):
+        a, m, b = first.get(role), middle.get(role), last.get(role)
+        if a is None or b is None or a.pid != b.pid:
+            replaced.append(role)
+        drift = (b.rss / a.rss - 1) * 100 if a and b else math.nan
+        drifts[role] = drift
+        table.add(
+            role,
+            str(b.pid if b else a.pid if a else "?"),
+            f"{a.rss / MIB:.1f}" if a else "-",
+            f"{m.rss / MIB:.1f}" if m else "-",
+            f"{b.rss / MIB:.1f}" if b else "-",
+            f"{drift:+.1f}%",
+        )
+    rss_a, rss_b = sum(m.rss for m in first.values()), sum(m.rss for m in last.values())
+    uss_a, uss_b = sum(m.uss for m in first.values()), sum(m.uss for m in last.values())
+    table.add(
+        "total RSS", "", f"{rss_a / MIB:.1f}", f"{sum(m.rss for m in middle.values()) / MIB:.1f}",
+        f"{rss_b / MIB:.1f}", f"{(rss_b / rss_a - 1) * 100:+.1f}%",
+    )  # fmt: skip
+    table.add(
+        "total USS", "", f"{uss_a / MIB:.1f}", f"{sum(m.uss for m in middle.values()) / MIB:.1f}",
+        f"{uss_b / MIB:.1f}", f"{(uss_b / uss_a - 1) * 100:+.1f}%",
+    )  # fmt: skip
+    table.notes.append(
+        f"{total:,} tasks in {elapsed:.1f} s ({total / elapsed:,.0f}/s), fed with async_tasks in "
+        f"chunks of {args.chunk:,}; drift = RSS at 100% / RSS after 10% - 1; "
+        + ("no process was replaced" if not replaced else f"REPLACED or missing: {', '.join(replaced)}")
+    )
+    ctx.tables.append(table)
+    ctx.results["drift"] = {
+        "tasks": total,
+        "seconds": elapsed,
+        "snapshots": {mark: {r: vars(m) for r, m in snap.items()} for mark, snap in snapshots.items()},
+    }
+    worst = max(drifts, key=lambda r: drifts[r] if math.isfinite(drifts[r]) else math.inf)
+    ctx.check(
+        f"RSS drift over {total:,} tasks (worst process)",
+        f"{worst} {drifts[worst]:+.1f}% (total {(rss_b / rss_a - 1) * 100:+.1f}%)",
+        "<= 5%",
+        all(math.isfinite(d) and d <= 5.0 for d in drifts.values()) and not replaced,
+    )
+
+
+MEASURE: dict[str, Callable[[Context], None]] = {
+    "enqueue": measure_enqueue,
+    "footprint": measure_footprint,
+    "backlog": measure_backlog,
+    "lookup": measure_lookup,
+    "drift": measure_drift,
+}
+
+
+def limit_of(name: str, args: argparse.Namespace) -> float:
+    """The hard time limit of a whole measurement, in seconds."""
+    if name == "enqueue":
+        return 60 + args.reps * (args.bulk / 5_000 + args.single / 500)
+    if name == "footprint":
+        return 60 + args.startup_reps * (45 + args.idle)
+    if name == "backlog":
+        return 60 + args.reps * (2 * 150 + (args.backlog + args.window) / 2_000)
+    if name == "lookup":
+        return 120 + (args.results + args.results_base) / 4_000 + args.lookups / 200
+    return 240 + args.drift_tasks / 150
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(MEASUREMENTS),
+        help=f"comma list of {', '.join(MEASUREMENTS)} (default all)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of enqueue and backlog (default 3)")
+    parser.add_argument("--bulk", type=int, default=50_000, help="tasks in the one async_tasks call (50000)")
+    parser.add_argument(
+        "--single", type=int, default=5_000, help="async_task calls for the single rate (5000)"
+    )
+    parser.add_argument(
+        "--startup-reps", type=int, default=3, help="cluster starts for footprint (default 3)"
+    )
+    parser.add_argument("--idle", type=float, default=1.0, help="idle seconds before sampling memory (1)")
+    parser.add_argument("--window", type=int, default=5_000, help="tasks drained per backlog run (5000)")
+    parser.add_argument(
+        "--backlog", type=int, default=100_000, help="queued tasks of the big backlog (100000)"
+    )
+    parser.add_argument(
+        "--results", type=int, default=1_000_000, help="results stored for the big lookup (default 1000000)"
+    )
+    parser.add_argument("--results-base", type=int, default=1_000, help="results of the baseline (1000)")
+    parser.add_argument("--lookups", type=int, default=5_000, help="timed result() calls per size (5000)")
+    parser.add_argument("--probes", type=int, default=500, help="distinct ids looked up per size (500)")
+    parser.add_argument(
+        "--drift-tasks", type=int, default=200_000, help="tasks of the RSS drift run (200000)"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=10_000, help="async_tasks chunk of the drift feed (10000)"
+    )
+    parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
+    parser.add_argument("--plain", action="store_true", help="plain-text tables")
+    parser.add_argument("--keep", action="store_true", help="keep the cluster logs")
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(args.only) - set(MEASUREMENTS)
+    if unknown:
+        parser.error(f"unknown measurements: {', '.join(sorted(unknown))}")
+    positive = ("workers", "reps", "bulk", "single", "startup_reps", "window", "results", "results_base")
+    if min(getattr(args, name) for name in positive) < 1 or min(args.lookups, args.probes, args.chunk) < 1:
+        parser.error("counts must be at least 1")
+    if args.backlog < args.window:
+        parser.error("--backlog must be at least --window")
+    if args.drift_tasks < 10:
+        parser.error("--drift-tasks must be at least 10")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the measurements, print every table and the targets; 0 when all ran."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="qframe-scale-"))
+    failed: list[str] = []
+    with redis_server() as address:
+        ctx = Context(address, args, workdir)
+        print(
+            f"qframe {qframe.__version__} scale benchmark on redis-server {redis_version(address)} at "
+            f"{address.host}:{address.port}; Python {platform.python_version()}; "
+            f"{os.cpu_count()} CPUs; {args.workers} workers; measurements: {', '.join(args.only)}",
+            flush=True,
+        )
+        for name in MEASUREMENTS:
+            if name not in args.only:
+                continue
+            print(f"[{name}] (limit {limit_of(name, args):.0f} s)", flush=True)
+            began = time.monotonic()
+            try:
+                with hard_timeout(limit_of(name, args), name):
+                    MEASURE[name](ctx)
+            except Exception as exc:
+                failed.append(name)
+                print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+                ctx.check(name, "failed", "-", False)
+            print(f"  [{name}] {time.monotonic() - began:.1f} s", flush=True)
+    keep = args.keep or bool(failed)
+    for table in ctx.tables:
+        print()
+        table.print(force_plain=args.plain)
+    summary = Table("Targets", ["measurement", "value", "target", "met"])
+    for what, value, target, met in ctx.checks:
+        summary.add(what, value, target, "-" if met is None else "yes" if met else "NO")
+    summary.notes.append(f"total time {time.monotonic() - started:.0f} s")
+    if keep:
+        summary.notes.append(f"cluster logs: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    summary.print(force_plain=args.plain)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(ctx.results, indent=1, default=str))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
