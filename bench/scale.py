@@ -102,16 +102,47 @@ class MeasurementTimeout(Exception):
     """A measurement ran past its hard time limit."""
 
 
+class _Shield:
+    """Defers the exceptions of SIGALRM and SIGTERM handlers while clean-up runs."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+def interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` from a signal handler now, or at the end of the current :func:`shielded`."""
+    if _Shield.depth:
+        _Shield.pending = _Shield.pending or exc
+        return
+    raise exc
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Run the block (starting or stopping processes) without an alarm cutting it short.
+
+    A timeout or SIGTERM arriving meanwhile is raised when the block ends. (The signals
+    are not blocked with a mask: a child started inside would inherit the mask.)
+    """
+    _Shield.depth += 1
+    try:
+        yield
+    finally:
+        _Shield.depth -= 1
+        if not _Shield.depth and _Shield.pending is not None:
+            exc, _Shield.pending = _Shield.pending, None
+            raise exc
+
+
 @contextlib.contextmanager
 def hard_timeout(seconds: float, what: str) -> Iterator[None]:
     """Raise :class:`MeasurementTimeout` in the main thread after ``seconds`` (SIGALRM).
 
-    One at a time (it is not nestable). Clean-up that must not be cut short runs under
-    :func:`shielded`: an alarm arriving meanwhile is raised only once the clean-up is done.
+    One at a time (it is not nestable); clean-up under :func:`shielded` is not cut short.
     """
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise MeasurementTimeout(f"{what} took longer than its limit of {seconds:g} s")
+        interrupt(MeasurementTimeout(f"{what} took longer than its limit of {seconds:g} s"))
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -122,16 +153,6 @@ def hard_timeout(seconds: float, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@contextlib.contextmanager
-def shielded() -> Iterator[None]:
-    """Hold SIGALRM, SIGTERM and SIGINT back for the block (starting or stopping processes)."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM, signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
 def check_deadline(deadline: float, what: str) -> None:
     """Raise :class:`MeasurementTimeout` when ``deadline`` (monotonic) has passed."""
     if time.monotonic() > deadline:
@@ -140,7 +161,7 @@ def check_deadline(deadline: float, what: str) -> None:
 
 def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Turn SIGTERM into SystemExit so every ``finally`` (cluster, redis-server) runs."""
-    raise SystemExit(128 + signum)
+    interrupt(SystemExit(128 + signum))
 
 
 # --------------------------------------------------------------------------- settings

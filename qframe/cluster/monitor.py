@@ -40,6 +40,7 @@ class Monitor:
         self.name = name
         self.control = control
         self.codec = context.result_codec()
+        self.outage = False
 
     def run(self, ready: Connection) -> None:
         """Save and settle outcomes until told to stop and the pusher has gone."""
@@ -82,8 +83,13 @@ class Monitor:
             if saves:
                 self.store.save_many(saves)
         except Exception as exc:
-            log.error("could not save %d results (their tasks will run again): %s", len(saves), exc)
+            if not self.outage:  # one line per outage, not one per batch
+                log.error("could not save results (their tasks will run again), retrying: %s", exc)
+            self.outage = True
             return
+        if self.outage:
+            log.info("%s reached the store again", self.name)
+            self.outage = False
         try:
             self.broker.ack_many([o.ack_id for o in outcomes if o.settle == "ack"])
             for o in outcomes:

@@ -122,10 +122,9 @@ def assert_idle(lab: RedisLab) -> None:
 @pytest.mark.timeout(120)
 def test_two_clusters_share_one_queue_and_run_2000_tasks_once_each(make_lab: Any) -> None:
     lab = make_lab()
-    # No recycling: with the default (500) each worker retires right in the middle of this
-    # run, and a core race at recycling (see the report on qframe/cluster/pusher.py,
-    # ``hand_out`` -> ``send`` -> ``lost``) can hand a finished task back for a second run.
-    lab.configure(recycle=0)
+    # Frequent recycling on purpose: workers retire in the middle of the run (a race there
+    # once handed a finished task back for a second run).
+    lab.configure(recycle=100)
     first, second = lab.cluster(), lab.cluster()
     ids = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(2000)], group="two-thousand")
     wait_until(lambda: lab.client.count_group("two-thousand") == 2000, timeout=60)
@@ -140,7 +139,7 @@ def test_two_clusters_share_one_queue_and_run_2000_tasks_once_each(make_lab: Any
     assert not twice, f"tasks run more than once: {twice[:20]}"
     pids = {int(row[-1]) for row in runs}
     first_pids, second_pids = set(first.worker_pids()), set(second.worker_pids())
-    assert len(first_pids) == len(second_pids) == 2 and not first_pids & second_pids
+    assert len(first_pids) > 2 and len(second_pids) > 2 and not first_pids & second_pids  # recycled
     assert pids <= first_pids | second_pids
     assert pids & first_pids, "the first cluster ran nothing"
     assert pids & second_pids, "the second cluster ran nothing"
