@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -735,8 +736,8 @@ def measure_lookup(ctx: Context) -> None:
     finally:
         for client in clients.values():
             client.close()
-        for db, _ in sizes.values():
-            flush_db(ctx.address, db)
+        for db, _ in sizes.values():  # a million results take Redis seconds to free
+            redis_command(ctx.address, ("SELECT", db), ("FLUSHDB",), timeout=120)
     table = Table(
         f"Result lookup: qframe.result(task_id) of an existing id, no wait, microseconds "
         f"({len(times['base']):,} calls each)",
@@ -924,6 +925,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
     parser.add_argument("--plain", action="store_true", help="plain-text tables")
     parser.add_argument("--keep", action="store_true", help="keep the cluster logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the traceback of a failure")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(MEASUREMENTS)
@@ -965,6 +967,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:
                 failed.append(name)
                 print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+                if args.verbose:
+                    traceback.print_exc()
                 ctx.check(name, "failed", "-", False)
             print(f"  [{name}] {time.monotonic() - began:.1f} s", flush=True)
     keep = args.keep or bool(failed)

@@ -33,7 +33,7 @@ def test_version(lab: Lab) -> None:
 
 
 def test_enqueue_then_result_through_a_cluster(lab: Lab) -> None:
-    done = qf(lab, "enqueue", "qframe_test_tasks.inc", "[41]")
+    done = qf(lab, "enqueue", "qframe.testing.tasks.inc", "[41]")
     assert done.returncode == 0, done.stderr
     task_id = done.stdout.strip()
     missing = qf(lab, "result", task_id)
@@ -47,9 +47,9 @@ def test_enqueue_then_result_through_a_cluster(lab: Lab) -> None:
 
 def test_info_reports_clusters_and_counts(lab: Lab) -> None:
     cluster = lab.cluster()
-    task_id = lab.client.async_task("qframe_test_tasks.inc", 1)
+    task_id = lab.client.async_task("qframe.testing.tasks.inc", 1)
     assert lab.client.result(task_id, wait=20) == 2
-    lab.client.async_task("qframe_test_tasks.boom", "x")
+    lab.client.async_task("qframe.testing.tasks.boom", "x")
     report = json.loads(qf(lab, "info", "--json").stdout)
     assert [c["status"] in ("Idle", "Working") for c in report["clusters"]] == [True]
     assert report["clusters"][0]["workers"] and report["successes"] >= 1

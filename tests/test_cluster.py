@@ -66,7 +66,7 @@ def test_sigint_stops_like_sigterm(lab: Lab) -> None:
 
 
 def test_500_tasks_give_500_results(lab: Lab) -> None:
-    ids = lab.client.async_tasks("qframe_test_tasks.inc", [(i,) for i in range(500)], group="five-hundred")
+    ids = lab.client.async_tasks("qframe.testing.tasks.inc", [(i,) for i in range(500)], group="five-hundred")
     cluster = lab.cluster()
     wait_until(lambda: lab.client.count_group("five-hundred") == 500, timeout=60)
     assert sorted(lab.client.result_group("five-hundred")) == list(range(1, 501))
@@ -77,9 +77,9 @@ def test_500_tasks_give_500_results(lab: Lab) -> None:
 
 def test_options_never_reach_the_task_function(lab: Lab) -> None:
     lab.cluster()
-    plain = lab.client.async_task("qframe_test_tasks.echo_kwargs", a=1, group="g", timeout=30)
+    plain = lab.client.async_task("qframe.testing.tasks.echo_kwargs", a=1, group="g", timeout=30)
     wrapped = lab.client.async_task(
-        "qframe_test_tasks.echo_kwargs", group="as-argument", q_options={"group": "g2"}
+        "qframe.testing.tasks.echo_kwargs", group="as-argument", q_options={"group": "g2"}
     )
     assert lab.client.result(plain, wait=20) == {"a": 1}
     assert lab.client.result(wrapped, wait=20) == {"group": "as-argument"}
@@ -88,7 +88,7 @@ def test_options_never_reach_the_task_function(lab: Lab) -> None:
 
 def test_sigkilled_worker_task_is_redelivered_with_one_result(lab: Lab) -> None:
     cluster = lab.cluster()
-    task_id = lab.client.async_task("qframe_test_tasks.sleepy", "victim", 1.5, group="victims")
+    task_id = lab.client.async_task("qframe.testing.tasks.sleepy", "victim", 1.5, group="victims")
     [row] = wait_until(lambda: lab.runs("sleepy"), timeout=20)
     os.kill(int(row[-1]), signal.SIGKILL)
     record = lab.client.fetch(task_id, wait=30)
@@ -103,14 +103,14 @@ def test_sigkilled_worker_task_is_redelivered_with_one_result(lab: Lab) -> None:
 def test_task_past_timeout_fails_once_and_its_worker_is_replaced(lab: Lab) -> None:
     lab.configure(plugin_modules="qframe_test_plugins", timeout=1, lease=10)
     cluster = lab.cluster()
-    task_id = lab.client.async_task("qframe_test_tasks.sleepy", "slow", 30)
+    task_id = lab.client.async_task("qframe.testing.tasks.sleepy", "slow", 30)
     record = lab.client.fetch(task_id, wait=30)
     assert record is not None and not record.success
     assert record.result == "timed out after 1 s"
     assert [r[1] for r in lab.runs("hook-timed-out")] == [task_id]
     assert [r[1] for r in lab.runs("hook-failed")] == [task_id]
     wait_until(lambda: len(cluster.worker_pids()) == 3, timeout=10)
-    assert lab.client.result(lab.client.async_task("qframe_test_tasks.inc", 1), wait=20) == 2
+    assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 1), wait=20) == 2
     time.sleep(1.5)
     assert len(lab.runs("sleepy")) == 1
     assert len(lab.runs("hook-timed-out")) == 1
@@ -119,13 +119,13 @@ def test_task_past_timeout_fails_once_and_its_worker_is_replaced(lab: Lab) -> No
 def test_task_that_kills_its_worker_stops_at_max_attempts(lab: Lab) -> None:
     lab.configure(max_attempts=3)
     cluster = lab.cluster()
-    task_id = lab.client.async_task("qframe_test_tasks.suicide", "poison")
+    task_id = lab.client.async_task("qframe.testing.tasks.suicide", "poison")
     record = lab.client.fetch(task_id, wait=60)
     assert record is not None and not record.success
     assert "died on each of 3 attempts" in record.result
     assert record.attempts == 3
     assert len(lab.runs("suicide")) == 3
-    assert lab.client.result(lab.client.async_task("qframe_test_tasks.inc", 5), wait=20) == 6
+    assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 5), wait=20) == 6
     assert cluster.stop() == 0
     assert len(lab.runs("suicide")) == 3
 
@@ -133,14 +133,14 @@ def test_task_that_kills_its_worker_stops_at_max_attempts(lab: Lab) -> None:
 def test_tampered_payloads_are_rejected_and_the_queue_keeps_flowing(lab: Lab) -> None:
     broker = SQLiteBroker(lab.env["QFRAME_BROKER_URL"], "default")
     good_key = lab.client._queue(None)[2]  # the queue's real codec, to tamper with a valid envelope
-    envelope = bytearray(good_key.encode(Task("qframe_test_tasks.inc", (1000,)).to_dict()))
+    envelope = bytearray(good_key.encode(Task("qframe.testing.tasks.inc", (1000,)).to_dict()))
     envelope[-3] ^= 0xFF
     tampered = broker.enqueue(bytes(envelope))
     forged = broker.enqueue(
-        Codec(["another key"], "default").encode(Task("qframe_test_tasks.inc", (2000,)).to_dict())
+        Codec(["another key"], "default").encode(Task("qframe.testing.tasks.inc", (2000,)).to_dict())
     )
     garbage = broker.enqueue(b"not even a payload")
-    ids = [lab.client.async_task("qframe_test_tasks.inc", i) for i in range(5)]
+    ids = [lab.client.async_task("qframe.testing.tasks.inc", i) for i in range(5)]
     cluster = lab.cluster()
     assert [lab.client.result(i, wait=20) for i in ids] == [1, 2, 3, 4, 5]
     for message_id in (tampered, forged, garbage):
@@ -165,7 +165,9 @@ def test_tampered_payloads_are_rejected_and_the_queue_keeps_flowing(lab: Lab) ->
 
 def test_sigterm_hands_prefetched_tasks_back_and_a_restart_runs_them(lab: Lab) -> None:
     lab.configure(workers=1, prefetch=4)
-    ids = [lab.client.async_task("qframe_test_tasks.sleepy", f"t{i}", 0.5, group="deploy") for i in range(6)]
+    ids = [
+        lab.client.async_task("qframe.testing.tasks.sleepy", f"t{i}", 0.5, group="deploy") for i in range(6)
+    ]
     cluster = lab.cluster()
     wait_until(lambda: lab.runs("sleepy"), timeout=20)
     assert cluster.stop() == 0
@@ -183,7 +185,7 @@ def test_sigterm_hands_prefetched_tasks_back_and_a_restart_runs_them(lab: Lab) -
 def test_broken_event_plugin_is_logged_and_the_cluster_keeps_working(lab: Lab) -> None:
     lab.configure(plugin_modules="qframe_broken_plugin")
     cluster = lab.cluster()
-    assert lab.client.result(lab.client.async_task("qframe_test_tasks.inc", 1), wait=20) == 2
+    assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 1), wait=20) == 2
     cluster.wait_for(r"plugin qframe_broken_plugin failed in qframe_task_succeeded; carrying on")
     cluster.wait_for(r"plugin qframe_broken_plugin failed in qframe_process_boot; carrying on")
     assert cluster.stop() == 0
@@ -222,7 +224,7 @@ def test_sentinel_stops_the_cluster_when_the_main_process_dies(lab: Lab) -> None
 def test_worker_is_recycled_after_its_quota(lab: Lab) -> None:
     lab.configure(recycle=5, workers=1)
     cluster = lab.cluster()
-    ids = lab.client.async_tasks("qframe_test_tasks.inc", [(i,) for i in range(12)])
+    ids = lab.client.async_tasks("qframe.testing.tasks.inc", [(i,) for i in range(12)])
     assert [lab.client.result(i, wait=30) for i in ids] == list(range(1, 13))
     assert {lab.client.fetch(i).attempts for i in ids} == {1}  # tasks queued in a retiring worker move on
     cluster.wait_for(r"recycled worker Process-\w+", count=2)
@@ -232,7 +234,7 @@ def test_worker_is_recycled_after_its_quota(lab: Lab) -> None:
 def test_constant_recycling_never_runs_a_task_twice(lab: Lab) -> None:
     lab.configure(recycle=3, workers=2)
     lab.cluster()
-    ids = lab.client.async_tasks("qframe_test_tasks.inc", [(i,) for i in range(600)], group="churn")
+    ids = lab.client.async_tasks("qframe.testing.tasks.inc", [(i,) for i in range(600)], group="churn")
     wait_until(lambda: lab.client.count_group("churn") == 600, timeout=90)
     executions = sorted(int(r[1]) for r in lab.runs("inc"))
     assert executions == list(range(600))
@@ -242,7 +244,7 @@ def test_constant_recycling_never_runs_a_task_twice(lab: Lab) -> None:
 def test_delayed_task_waits_in_the_broker(lab: Lab) -> None:
     lab.cluster()
     start = time.time()
-    task_id = lab.client.async_task("qframe_test_tasks.inc", 1, delay=1.0)
+    task_id = lab.client.async_task("qframe.testing.tasks.inc", 1, delay=1.0)
     record = lab.client.fetch(task_id, wait=20)
     assert record is not None and record.result == 2
     assert record.started - start >= 0.9
@@ -251,7 +253,7 @@ def test_delayed_task_waits_in_the_broker(lab: Lab) -> None:
 def test_a_failing_broker_check_is_a_warning_not_a_crash(lab: Lab) -> None:
     cluster = lab.cluster("--broker", "qframe_test_brokers:WarningsFail")
     cluster.wait_for(r"WARNING could not check the broker's configuration: CONFIG is not allowed here")
-    assert lab.client.result(lab.client.async_task("qframe_test_tasks.inc", 1), wait=20) == 2
+    assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 1), wait=20) == 2
     assert cluster.stop() == 0
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from qframe_test_tasks import record
-
 from qframe import hookimpl
 from qframe.task import TaskResult
+from qframe.testing.tasks import record
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 Each test gets a private ``redis-server`` (append-only file fsynced on every write), runs
 clusters in subprocesses with ``tests/app`` as their working directory and enqueues with
 a :class:`~qframe.client.Client` built from the same ``QFRAME_*`` settings. The tasks in
-``tests/app/qframe_redis_test_tasks.py`` append a line per run to ``$QFRAME_TEST_LOG``,
+``qframe.testing.tasks`` append a line per run to ``$QFRAME_TEST_LOG``,
 so the tests count real executions, not only results.
 """
 
@@ -28,8 +28,8 @@ from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
 from qframe_redis import RedisBroker
 
-APP = Path(__file__).parent / "app"
-TASKS = "qframe_redis_test_tasks"
+APP = Path(__file__).parent  # the clusters run here; the tasks come from qframe.testing.tasks
+TASKS = "qframe.testing.tasks"
 OUTAGE = r"Process-\w+ cannot reach the broker, retrying: redis broker at redis://127\.0\.0\.1:{port}/0"
 RECOVERY = r"Process-\w+ reached the broker again"
 

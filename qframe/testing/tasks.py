@@ -1,4 +1,9 @@
-"""Tasks the cluster tests enqueue; each run appends a line to $QFRAME_TEST_LOG."""
+"""Tasks for end-to-end tests of clusters and drivers; each run appends a line to $QFRAME_TEST_LOG.
+
+Enqueue them by dotted path (``qframe.testing.tasks.inc``) from any test: every cluster
+can import them. A line is ``<kind>\t<fields...>\t<pid>``, written with one ``write`` on
+an ``O_APPEND`` descriptor so that lines from many worker processes never mix.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 
 
 def record(*fields: Any) -> None:
-    """Append one tab-separated line (one write, so lines from many processes never mix)."""
+    """Append one tab-separated line ending with this process's pid to $QFRAME_TEST_LOG."""
     line = "\t".join(str(f) for f in (*fields, os.getpid())) + "\n"
     fd = os.open(os.environ["QFRAME_TEST_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -19,25 +24,30 @@ def record(*fields: Any) -> None:
 
 
 def inc(x: int) -> int:
+    """Record the call and return ``x + 1``."""
     record("inc", x)
     return x + 1
 
 
 def sleepy(tag: str, seconds: float) -> str:
+    """Record the call, sleep ``seconds`` and return ``tag``."""
     record("sleepy", tag)
     time.sleep(seconds)
     return tag
 
 
 def suicide(tag: str) -> None:
+    """Record the call, then kill this worker with SIGKILL (a poison task)."""
     record("suicide", tag)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def boom(tag: str) -> None:
+    """Record the call, then raise ValueError."""
     record("boom", tag)
     raise ValueError(f"boom {tag}")
 
 
 def echo_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """Return the keyword arguments the task received."""
     return kwargs
