@@ -56,6 +56,9 @@ def test_start_and_stop_print_the_seed_lines_in_order(lab: Lab) -> None:
     cluster = lab.cluster()
     assert cluster.stop() == 0
     assert_in_order(cluster.lines, START + STOP)
+    assert cluster.lines[0].endswith("Q Cluster default starting.")
+    assert cluster.lines[-1].endswith("Q Cluster default has stopped.")
+    assert "generated a secret key in" in cluster.log  # first run on the embedded default
 
 
 def test_sigint_stops_like_sigterm(lab: Lab) -> None:

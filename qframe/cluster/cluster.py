@@ -62,15 +62,14 @@ class Cluster:
         name = self.config.name
         make_broker(self.config).close()  # a bad driver name or URL fails here, in one clear line
         make_store(self.config).close()
-        keys = secret_keys(
-            self.config.secret_key,
-            self.config.secret_key_fallbacks,
-            key_file(self.config),
-            self.config.broker,
-        )
+        config = self.config
+        generated_key_file = key_file(config)
+        if generated_key_file is None:  # a networked broker without a key fails before anything starts
+            secret_keys(config.secret_key, config.secret_key_fallbacks, None, config.broker)
         self.is_starting = True
         log.info("Q Cluster %s starting.", name)
-        notify(self.pm, "qframe_cluster_starting", config=self.config)
+        notify(self.pm, "qframe_cluster_starting", config=config)
+        keys = secret_keys(config.secret_key, config.secret_key_fallbacks, generated_key_file, config.broker)
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
         context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
         processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
