@@ -270,3 +270,13 @@ def test_a_cluster_that_cannot_start_exits_and_leaves_no_process(lab: Lab) -> No
         p for p in psutil.process_iter(["cmdline"]) if "ChildrenFail" in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+def test_a_task_path_that_does_not_import_is_recorded_as_a_failure(lab: Lab) -> None:
+    lab.cluster()
+    task_id = lab.client.async_task("no_such_module.func", 1)
+    record = lab.client.fetch(task_id, wait=20)
+    assert record is not None and not record.success
+    assert "TaskImportError: task path 'no_such_module.func' does not import" in record.result
+    assert record.attempts == 1  # failed once, not redelivered
+    assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 1), wait=20) == 2
