@@ -65,7 +65,10 @@ class Slot:
 
 
 class RateMeter:
-    """Turns a growing counter into a rate, measured over windows of about a second."""
+    """Turns a growing counter into a rate, measured over windows of a quarter second.
+
+    Short windows let batch sizes follow a burst within a second of its start.
+    """
 
     def __init__(self) -> None:
         self.since = time.monotonic()
@@ -75,7 +78,7 @@ class RateMeter:
     def per_second(self, count: int) -> float:
         """The counter's recent rate of growth."""
         now = time.monotonic()
-        if now - self.since >= 1.0:
+        if now - self.since >= 0.25:
             self.rate = (count - self.count) / (now - self.since)
             self.since, self.count = now, count
         return self.rate

@@ -3,8 +3,9 @@
 Every key of a store shares the hash tag ``{results}`` (one cluster slot), so one script
 call saves a whole batch atomically: the result hashes ``{prefix}:{results}:r:<id>``
 (blob plus metadata), the group indexes, the success/failure indexes by stopped time
-that ``save_limit`` trims and ``tally`` counts, and the per-task notification lists
-``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait` blocks on.
+that ``save_limit`` trims and ``tally`` counts, and, for results someone waits for
+(``waiting:<id>``), the list ``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait`
+blocks on.
 See ``qframe_redis/lua/store_common.lua`` for the full layout.
 """
 
@@ -117,17 +118,25 @@ class RedisStore(Store):
     def wait(self, task_id: str, timeout: float) -> bytes | None:
         """The blob of a result, blocking up to ``timeout`` s.
 
-        Saving a result also pushes its blob onto ``done:<id>``; waiters block with
+        A waiter first marks ``waiting:<id>``; saving a result that someone waits for also
+        pushes its blob onto ``done:<id>``; waiters block with
         ``BLMOVE done done RIGHT RIGHT``, a rotation that leaves the blob for every other
         waiter, so the blob arrives with the wake-up: no second round trip.
         """
-        blob = self.get(task_id)
-        if blob is not None or timeout <= 0:
-            return blob
+        if timeout <= 0:
+            return self.get(task_id)
         done = f"{self.base}done:{task_id}"
         deadline = time.monotonic() + timeout
         cap = block_cap(self.url, self.options, BLOCK_CAP)
         with self._errors():
+            # Announce the wait, then look: a result saved after the look finds the
+            # announcement and pushes its blob to ``done`` (one round trip for both).
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(f"{self.base}waiting:{task_id}", b"1", px=round((timeout + 60) * 1000))
+            pipe.hget(f"{self.base}r:{task_id}", "blob")
+            blob = cast("bytes | None", pipe.execute()[1])
+            if blob is not None:
+                return blob
             while (left := deadline - time.monotonic()) > 0:
                 wait = cast("int", max(0.01, min(left, cap)))  # Redis takes fractions; the stub says int
                 arrived = self.client.blmove(done, done, wait, "RIGHT", "RIGHT")

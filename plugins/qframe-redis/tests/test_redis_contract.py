@@ -136,7 +136,26 @@ def test_wait_blocks_instead_of_polling(redis_url: str, key_prefix: str, cleanup
         start = time.monotonic()
         assert store.wait(meta.id, timeout=5.0) == b"late"
         assert 0.9 <= time.monotonic() - start < 2.5
-    assert sent == ["HGET", "BLMOVE"]  # the blob comes with the wake-up
+    assert sent == ["BLMOVE"]  # after one pipelined SET + HGET; the blob comes with the wake-up
+
+
+def test_results_nobody_waits_for_leave_no_wake_up_key(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    cleanup.append(store)
+    unwatched, watched = make_meta(), make_meta()
+    store.save(unwatched, b"nobody waits")
+    threading.Timer(0.2, lambda: store_factory_save(redis_url, key_prefix, watched)).start()
+    assert store.wait(watched.id, timeout=5.0) == b"watched"
+    assert store.client.exists(f"{store.base}done:{unwatched.id}") == 0
+    assert store.client.exists(f"{store.base}done:{watched.id}") == 1
+
+
+def store_factory_save(redis_url: str, key_prefix: str, meta: Any) -> None:
+    writer = RedisStore(redis_url, prefix=key_prefix)
+    writer.save(meta, b"watched")
+    writer.close()
 
 
 def test_every_waiter_of_one_task_wakes(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:

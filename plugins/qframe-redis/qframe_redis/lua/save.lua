@@ -32,11 +32,14 @@ for i = 4, #ARGV, 11 do
       redis.call('HSET', GRP, id, g)
       redis.call('SADD', GROUPS, g)
     end
-    -- The blob itself wakes waiters (they rotate the list, so each of them gets it).
-    local done = P .. 'done:' .. id
-    redis.call('LPUSH', done, ARGV[i + 1])
-    redis.call('LTRIM', done, 0, 0)
-    redis.call('EXPIRE', done, 60)
+    -- Only when someone waits: the blob itself wakes the waiters (they rotate the list,
+    -- so each of them gets it). Nobody waiting, no extra key.
+    if redis.call('EXISTS', P .. 'waiting:' .. id) == 1 then
+      local done = P .. 'done:' .. id
+      redis.call('LPUSH', done, ARGV[i + 1])
+      redis.call('LTRIM', done, 0, 0)
+      redis.call('EXPIRE', done, 60)
+    end
   end
 end
 -- save_limit N > 0: keep the N most recent successes (at most 1000 trimmed per call).

@@ -10,7 +10,8 @@
 --   P .. 'r:' .. id           hash  blob and metadata of one result
 --   P .. 'group:' .. g        zset  task id -> stopped, the group's results
 --   P .. 'groupok:' .. g      zset  task id -> stopped, the group's successes
---   P .. 'done:' .. id        list  save notification for wait() (expires after 60 s)
+--   P .. 'waiting:' .. id     string someone waits for this result (set by wait())
+--   P .. 'done:' .. id        list  the saved blob, for waiters only (expires after 60 s)
 local P = ARGV[1]
 local OK, FAIL, DUR, GRP, EXP, GROUPS, BUSY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
