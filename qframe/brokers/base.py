@@ -34,9 +34,6 @@ class Message:
 class Broker(abc.ABC):
     """A queue of payloads with leases; one instance serves one queue in one thread."""
 
-    #: True for brokers that need no server (a missing secret key may be generated).
-    embedded: bool = False
-
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
     ) -> None:

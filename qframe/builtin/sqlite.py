@@ -124,8 +124,6 @@ def _split(ack_id: str) -> tuple[int, str]:
 class SQLiteBroker(Broker):
     """The embedded broker: a table of messages with leases, in a local file."""
 
-    embedded = True
-
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
     ) -> None:
