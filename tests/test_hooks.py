@@ -172,6 +172,9 @@ def test_hook_qframe_cluster_stopping(run: dict[str, Any]) -> None:
 def test_hook_qframe_cluster_stopped(run: dict[str, Any]) -> None:
     [event] = fired(run, "qframe_cluster_stopped")
     assert event["has_stopped"] is True
+    cluster = run["cluster"]
+    assert cluster.start_event.is_set() and cluster.stop_event.is_set()
+    assert (cluster.is_running, cluster.is_stopping, cluster.has_stopped) == (False, False, True)
     assert run["events"][-1]["hook"] == "qframe_cluster_stopped"
 
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from types import FrameType
@@ -40,6 +41,10 @@ class Cluster:
         self.pid = os.getpid()
         self.sentinel: ChildProcess | None = None
         self.is_starting = self.is_running = self.is_stopping = self.has_stopped = False
+        #: Set once every process is ready (the seed's ``start_event``).
+        self.start_event = threading.Event()
+        #: Set when the stop procedure begins (the seed's ``stop_event``).
+        self.stop_event = threading.Event()
         self._stop_requested = False
         self._rundir = ""
 
@@ -88,6 +93,7 @@ class Cluster:
                 f"Q Cluster {name} failed to start. Sentinel exited with exit code {self.sentinel.exitcode}."
             )
         self.is_starting, self.is_running = False, True
+        self.start_event.set()
         log.info("Q Cluster %s running.", name)
         notify(self.pm, "qframe_cluster_started", cluster=self)
 
@@ -106,6 +112,7 @@ class Cluster:
         if self.sentinel is None or self.has_stopped:
             return
         self.is_stopping = True
+        self.stop_event.set()
         log.info("Q Cluster %s stopping.", self.config.name)
         notify(self.pm, "qframe_cluster_stopping", cluster=self)
         with contextlib.suppress(OSError):
