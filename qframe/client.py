@@ -8,6 +8,8 @@ config file and ``QFRAME_*`` environment variables, once per process.
 from __future__ import annotations
 
 import threading
+import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -20,7 +22,7 @@ from qframe.drivers import key_file, make_broker, make_store
 from qframe.plugins import has_impls, make_plugin_manager, notify
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
-from qframe.task import OPTION_NAMES, Task, TaskResult, func_path
+from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
 
 TaskFunc = str | Callable[..., Any]
 
@@ -66,10 +68,14 @@ class Client:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
 
         Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
-        ``save``, ``ack_failure``, ``max_attempts``, ``delay``) configure the task and are
-        never passed to ``func``; pass ``q_options={...}`` to give them to ``func`` instead.
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``, ``sync``) configure the task
+        and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
+        instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
         """
-        task, delay = self._make_task(func, args, kwargs)
+        task, options = self._make_task(func, args, kwargs)
+        if options.get("sync"):
+            return self._run_here(task)
+        delay = float(options.get("delay") or 0.0)
         _, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             notify(self.pm, "qframe_pre_enqueue", task=task)
@@ -82,6 +88,8 @@ class Client:
         """Enqueue ``func(*args)`` for each ``args`` in ``arguments`` in one batch; return the ids."""
         if set(options) - OPTION_NAMES - {"q_options"}:
             raise TypeError(f"unknown task options: {sorted(set(options) - OPTION_NAMES)}")
+        if options.get("sync") or options.get("q_options", {}).get("sync"):
+            return [self.async_task(func, *args, **options) for args in arguments]
         tasks = [self._make_task(func, tuple(args), dict(options))[0] for args in arguments]
         if not tasks:
             return []
@@ -99,7 +107,9 @@ class Client:
                 notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)
         return [task.id for task in tasks]
 
-    def _make_task(self, func: TaskFunc, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Task, float]:
+    def _make_task(
+        self, func: TaskFunc, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Task, dict[str, Any]]:
         if "q_options" in kwargs:
             options = dict(kwargs.pop("q_options"))
         else:
@@ -121,7 +131,25 @@ class Client:
             ack_failure=options.get("ack_failure", True),
             max_attempts=options.get("max_attempts"),
         )
-        return task, float(options.get("delay") or 0.0)
+        return task, options
+
+    def _run_here(self, task: Task) -> str:
+        """Run ``task`` in this process now, save its result, call its hook; re-raise its error."""
+        started = time.time()
+        error: Exception | None = None
+        try:
+            value: Any = resolve(task.func)(*task.args, **task.kwargs)
+            success = True
+        except Exception as exc:
+            value, success, error = "".join(traceback.format_exception(exc)).rstrip(), False, exc
+        record = TaskResult.of(task, value, success, started, 1)
+        if task.save:
+            self.store.save(record.meta, self._results().encode(record.to_dict()))
+        if task.hook:
+            resolve(task.hook)(record)
+        if error is not None:
+            raise error
+        return task.id
 
     @staticmethod
     def _encode(codec: Codec, task: Task) -> bytes:
@@ -158,12 +186,15 @@ class Client:
         """Tasks waiting in a cluster's queue (not counting leased ones)."""
         return self._queue(cluster)[1].queue_size()
 
-    def _decode(self, blob: bytes) -> TaskResult:
+    def _results(self) -> Codec:
         if self._result_codec is None:
             self._queue(None)
             assert self._keys is not None
             self._result_codec = result_codec(self._keys, self.config)
-        return TaskResult.from_dict(self._result_codec.decode(blob))
+        return self._result_codec
+
+    def _decode(self, blob: bytes) -> TaskResult:
+        return TaskResult.from_dict(self._results().decode(blob))
 
     def close(self) -> None:
         """Close this thread's connections."""

@@ -15,7 +15,18 @@ from qframe.stores.base import ResultMeta
 
 #: Keywords of ``async_task`` that are options, never arguments of the task function.
 OPTION_NAMES = frozenset(
-    {"hook", "group", "timeout", "task_name", "cluster", "save", "ack_failure", "max_attempts", "delay"}
+    {
+        "hook",
+        "group",
+        "timeout",
+        "task_name",
+        "cluster",
+        "save",
+        "ack_failure",
+        "max_attempts",
+        "delay",
+        "sync",
+    }
 )
 
 

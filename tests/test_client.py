@@ -109,3 +109,13 @@ def test_task_decorator_runs_locally_and_enqueues(monkeypatch: pytest.MonkeyPatc
     assert double(4) == 8
     with pytest.raises(TaskImportError):  # defined inside a function: workers could not import it
         double.enqueue(4)
+
+
+def test_sync_runs_here_saves_the_result_and_reraises(client: Client) -> None:
+    task_id = client.async_task("math.floor", 2.5, sync=True, group="sync")
+    assert client.result(task_id) == 2
+    assert client.queue_size() == 0
+    with pytest.raises(ValueError):
+        client.async_task("math.sqrt", -1, sync=True, group="sync")
+    [ok, failed] = client.fetch_group("sync")
+    assert ok.success and not failed.success and "ValueError" in failed.result
