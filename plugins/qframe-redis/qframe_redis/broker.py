@@ -32,11 +32,9 @@ from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
     block_cap,
-    connect,
     redacted,
-    translate_errors,
 )
-from qframe_redis.scripts import BROKER_SCRIPTS, Scripts
+from qframe_redis.scripts import BROKER_SCRIPTS, Link
 
 #: Longest single blocking call inside ``dequeue`` (seconds), so that due delayed
 #: messages and expired leases are noticed while waiting.
@@ -88,24 +86,19 @@ class RedisBroker(Broker):
             raise ConfigError(f"lease must be positive, not {lease}")
         self.prefix = str(options.get("prefix") or DEFAULT_PREFIX)
         self.keys = queue_keys(self.prefix, queue)
-        self._client: Client | None = None
-        self._scripts: Scripts | None = None
+        self._link = Link(url, self.options, "redis broker", BROKER_SCRIPTS, "broker_common")
 
     # -- plumbing ----------------------------------------------------------------------
     @property
     def client(self) -> Client:
         """The redis-py client, connected on first use."""
-        if self._client is None:
-            self._client = connect(self.url, self.options, "redis broker")
-        return self._client
+        return self._link.client
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
-        if self._scripts is None:
-            self._scripts = Scripts(self.client, BROKER_SCRIPTS, "broker_common")
-        return self._scripts(name, [self.keys[k] for k in keys], list(args))
+        return self._link.run(name, [self.keys[k] for k in keys], list(args))
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
-        return translate_errors(self.url, "redis broker")
+        return self._link.errors()
 
     @property
     def _lease_ms(self) -> int:
@@ -320,7 +313,4 @@ class RedisBroker(Broker):
 
     def close(self) -> None:
         """Release the connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-            self._scripts = None
+        self._link.close()

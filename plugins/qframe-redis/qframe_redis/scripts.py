@@ -7,13 +7,14 @@ Each script is the shared prelude of its side (``broker_common.lua`` or
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 from redis.commands.core import Script
 
-from qframe_redis.connection import Client
+from qframe_redis.connection import Client, connect, translate_errors
 
 BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
 STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge")
@@ -40,3 +41,40 @@ class Scripts:
     def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run script ``name`` with ``keys`` and ``args`` and return its raw reply."""
         return self._scripts[name](keys=keys, args=args)
+
+
+class Link:
+    """A broker's or store's redis-py client, connected on first use, with its scripts."""
+
+    def __init__(
+        self, url: str | None, options: dict[str, Any], role: str, names: tuple[str, ...], prelude: str
+    ) -> None:
+        """Describe the link (``role`` names it in errors); nothing connects yet."""
+        self.url, self.options, self.role = url, options, role
+        self.names, self.prelude = names, prelude
+        self._client: Client | None = None
+        self._scripts: Scripts | None = None
+
+    @property
+    def client(self) -> Client:
+        """The redis-py client, connected on first use."""
+        if self._client is None:
+            self._client = connect(self.url, self.options, self.role)
+        return self._client
+
+    def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run script ``name``, registering the scripts on first use."""
+        if self._scripts is None:
+            self._scripts = Scripts(self.client, self.names, self.prelude)
+        return self._scripts(name, keys, args)
+
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        """Turn redis-py errors into one-line :class:`~qframe.errors.BrokerError`."""
+        return translate_errors(self.url, self.role)
+
+    def close(self) -> None:
+        """Release the connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._scripts = None

@@ -21,11 +21,9 @@ from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
     block_cap,
-    connect,
     redacted,
-    translate_errors,
 )
-from qframe_redis.scripts import STORE_SCRIPTS, Scripts
+from qframe_redis.scripts import STORE_SCRIPTS, Link
 
 #: Results per save script call.
 CHUNK = 500
@@ -51,23 +49,18 @@ class RedisStore(Store):
         self.base = f"{self.prefix}:{{results}}:"
         names = ("ok", "fail", "dur", "grp", "exp", "groups", "busy")
         self.index_keys = [self.base + name for name in names]
-        self._client: Client | None = None
-        self._scripts: Scripts | None = None
+        self._link = Link(url, self.options, "redis store", STORE_SCRIPTS, "store_common")
 
     @property
     def client(self) -> Client:
         """The redis-py client, connected on first use."""
-        if self._client is None:
-            self._client = connect(self.url, self.options, "redis store")
-        return self._client
+        return self._link.client
 
     def _run(self, name: str, *args: Any) -> Any:
-        if self._scripts is None:
-            self._scripts = Scripts(self.client, STORE_SCRIPTS, "store_common")
-        return self._scripts(name, self.index_keys, [self.base, *args])
+        return self._link.run(name, self.index_keys, [self.base, *args])
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
-        return translate_errors(self.url, "redis store")
+        return self._link.errors()
 
     # -- writing -----------------------------------------------------------------------
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
@@ -167,7 +160,4 @@ class RedisStore(Store):
 
     def close(self) -> None:
         """Release the connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-            self._scripts = None
+        self._link.close()
