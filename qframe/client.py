@@ -88,16 +88,17 @@ class Client:
         """Enqueue ``func(*args)`` for each ``args`` in ``arguments`` in one batch; return the ids."""
         if set(options) - OPTION_NAMES - {"q_options"}:
             raise TypeError(f"unknown task options: {sorted(set(options) - OPTION_NAMES)}")
-        if options.get("sync") or options.get("q_options", {}).get("sync"):
-            return [self.async_task(func, *args, **options) for args in arguments]
-        tasks = [self._make_task(func, tuple(args), dict(options))[0] for args in arguments]
-        if not tasks:
+        made = [self._make_task(func, tuple(args), dict(options)) for args in arguments]
+        if not made:
             return []
+        tasks, settings = [task for task, _ in made], made[0][1]
+        if settings.get("sync"):
+            return [self._run_here(task) for task in tasks]
         _, broker, codec = self._queue(tasks[0].cluster)
         if self._enqueue_hooks:
             for task in tasks:
                 notify(self.pm, "qframe_pre_enqueue", task=task)
-        delay = float(options.get("delay") or options.get("q_options", {}).get("delay") or 0.0)
+        delay = float(settings.get("delay") or 0.0)
         if delay:
             message_ids = [broker.enqueue(self._encode(codec, task), delay=delay) for task in tasks]
         else:
