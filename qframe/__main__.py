@@ -2,4 +2,5 @@
 
 from qframe.cli import main
 
-main()
+if __name__ == "__main__":  # not when spawn re-imports it as __mp_main__ in a child
+    main()

@@ -19,6 +19,7 @@ from qframe.cluster.stat import Stat
 from qframe.config import Config
 from qframe.config import load as load_config
 from qframe.errors import QFrameError
+from qframe.hooks import Hooks
 from qframe.log import configure as configure_logging
 from qframe.plugins import list_plugins, make_plugin_manager
 from qframe.task import resolve
@@ -205,7 +206,7 @@ def main() -> None:
     """Entry point of the ``qframe`` script: let plugins add commands, then run."""
     try:
         config = load_config(environ=os.environ, cwd=Path.cwd())
-        make_plugin_manager(config).hook.qframe_register_commands(cli=cli)
+        Hooks(make_plugin_manager(config)).register_commands(cli)
     except QFrameError:
         pass  # the chosen command reports the configuration problem itself
     except Exception as exc:  # a plugin that fails must not take the whole command line down

@@ -19,7 +19,8 @@ from qframe.brokers.base import Broker
 from qframe.config import Config
 from qframe.config import load as load_config
 from qframe.drivers import key_file, make_broker, make_store
-from qframe.plugins import has_impls, make_plugin_manager, notify
+from qframe.hooks import Hooks
+from qframe.plugins import make_plugin_manager
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
 from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
@@ -33,12 +34,13 @@ class Client:
     def __init__(self, config: Config | None = None, pm: pluggy.PluginManager | None = None) -> None:
         self.config = config or load_config()
         self.pm = pm or make_plugin_manager(self.config)
+        self.hooks = Hooks(self.pm)
         self._local = threading.local()
         self._keys: list[str] | None = None
         self._result_codec: Codec | None = None
-        self._enqueue_hooks = has_impls(self.pm, "qframe_pre_enqueue") or has_impls(
-            self.pm, "qframe_post_enqueue"
-        )
+        self._enqueue_hooks = self.hooks.implemented("pre_enqueue", "post_enqueue")
+        if pm is None:  # a Client given a plugin manager belongs to a process that configured it
+            self.hooks.configure(self.config)
 
     # -- connections (one per thread, per queue) ----------------------------------------
     def _queue(self, cluster: str | None) -> tuple[Config, Broker, Codec]:
@@ -78,10 +80,10 @@ class Client:
         delay = float(options.get("delay") or 0.0)
         _, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
-            notify(self.pm, "qframe_pre_enqueue", task=task)
+            self.hooks.pre_enqueue(task)
         message_id = broker.enqueue(self._encode(codec, task), delay=delay)
         if self._enqueue_hooks:
-            notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)
+            self.hooks.post_enqueue(task, message_id)
         return task.id
 
     def async_tasks(self, func: TaskFunc, arguments: Iterable[Sequence[Any]], **options: Any) -> list[str]:
@@ -97,7 +99,7 @@ class Client:
         _, broker, codec = self._queue(tasks[0].cluster)
         if self._enqueue_hooks:
             for task in tasks:
-                notify(self.pm, "qframe_pre_enqueue", task=task)
+                self.hooks.pre_enqueue(task)
         delay = float(settings.get("delay") or 0.0)
         if delay:
             message_ids = [broker.enqueue(self._encode(codec, task), delay=delay) for task in tasks]
@@ -105,7 +107,7 @@ class Client:
             message_ids = broker.enqueue_many([self._encode(codec, task) for task in tasks])
         if self._enqueue_hooks:
             for task, message_id in zip(tasks, message_ids, strict=True):
-                notify(self.pm, "qframe_post_enqueue", task=task, message_id=message_id)
+                self.hooks.post_enqueue(task, message_id)
         return [task.id for task in tasks]
 
     def _make_task(

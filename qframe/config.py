@@ -80,6 +80,8 @@ class Config:
     store_options: Mapping[str, Any] = field(default_factory=dict)
     #: Process manager driver.
     process_manager: str = "prefork"
+    #: How the ``prefork`` manager starts processes: ``fork``, ``forkserver`` or ``spawn``.
+    start_method: str = "fork"
     #: Level of the ``qframe`` logger.
     log_level: str = "INFO"
     #: Allow-list of entry-point hook plugins to load; ``None`` loads all, ``()`` none.
@@ -192,6 +194,10 @@ def _check(config: Config) -> list[str]:
             f"lease ({config.lease:g} s) must be longer than timeout ({config.timeout:g} s): "
             "a task still running when its lease runs out is handed to another worker "
             "and runs twice"
+        )
+    if config.start_method not in ("fork", "forkserver", "spawn"):
+        problems.append(
+            f"option 'start_method' must be 'fork', 'forkserver' or 'spawn', got {config.start_method!r}"
         )
     if config.serializer not in ("pickle", "json"):
         problems.append(f"option 'serializer' must be 'pickle' or 'json', got {config.serializer!r}")

@@ -19,6 +19,7 @@ from qframe.errors import ConfigError, DriverNotFound
 if TYPE_CHECKING:
     from qframe.brokers.base import Broker
     from qframe.config import Config
+    from qframe.processes import ProcessManager
     from qframe.stores.base import Store
 
 GROUPS = {
@@ -76,6 +77,11 @@ def make_store(config: Config) -> Store:
     name, url = store_choice(config)
     cls = load("store", name)
     return cls(url, save_limit=config.save_limit, **config.store_options)  # type: ignore[no-any-return]
+
+
+def make_process_manager(config: Config) -> ProcessManager:
+    """The process manager for ``config``."""
+    return load("process_manager", config.process_manager)(config)  # type: ignore[no-any-return]
 
 
 def key_file(config: Config) -> Path | None:

@@ -25,3 +25,7 @@ class BrokerError(QFrameError):
 
 class TaskImportError(QFrameError):
     """A task's dotted path does not resolve to a callable."""
+
+
+class PluginError(QFrameError):
+    """A plugin cannot work; raised on purpose, it stops the process that called the hook."""

@@ -4,13 +4,16 @@ A plugin is a module (or object) with functions decorated by ``qframe.hookimpl``
 names are hook names below; it may accept only the arguments it needs. Plugins are found
 through the ``qframe`` entry point group, or listed in the ``plugin_modules`` option.
 
-Event hooks are called through :func:`qframe.plugins.notify`: a plugin that raises is
-logged and skipped, and the cluster carries on. Each docstring says which process the
-hook runs in ("Runs in").
+Hooks are called through pluggy (``wrapper=True`` implementations and pluggy's tracing
+work as documented there), from the typed facade :class:`qframe.hooks.Hooks`. A plain
+implementation that raises is logged and skipped, and the cluster carries on; one that
+raises :class:`qframe.errors.PluginError` on purpose stops the process that called it with
+that one line. Each docstring says which process the hook runs in ("Runs in").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -27,6 +30,19 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("qframe")
 #: Marks hook implementations; plugins import it as ``from qframe import hookimpl``.
 hookimpl = pluggy.HookimplMarker("qframe")
+
+
+# -- configuration --------------------------------------------------------------------
+
+
+@hookspec
+def qframe_configure(config: Config) -> None:
+    """A process is about to open its first broker or store (call ``django.setup()`` here).
+
+    **Runs in:** every process that opens drivers, once, before any driver is opened: the
+    cluster's main process, each cluster process (sentinel, pusher, monitor, workers, under
+    every start method) and each producer's first :class:`~qframe.client.Client`.
+    """
 
 
 # -- cluster lifecycle ----------------------------------------------------------------
@@ -132,6 +148,24 @@ def qframe_post_execute(task: Task, result: TaskResult) -> None:
     """A worker ran the task (successfully or not); the result is not saved yet.
 
     **Runs in:** the worker.
+    """
+
+
+@hookspec(firstresult=True)
+def qframe_execute_task(task: Task, func: Callable[..., Any]) -> Any:
+    """Call the task function and return its value; raise what it raises.
+
+    Implement it with ``@hookimpl(wrapper=True)`` to run code around every task (a
+    tracing span, a database transaction, an event loop for awaitables)::
+
+        @hookimpl(wrapper=True)
+        def qframe_execute_task(task):
+            with tracer.start_as_current_span(task.func):
+                return (yield)
+
+    The core's own implementation (the innermost) calls ``func(*task.args,
+    **task.kwargs)``. A plain implementation that returns a value other than None
+    replaces the call. **Runs in:** the worker, once per run of a task.
     """
 
 

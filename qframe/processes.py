@@ -1,23 +1,69 @@
-"""The ProcessManager ABC: how the cluster starts its child processes."""
+"""The ProcessManager ABC: everything about the life of the cluster's processes.
+
+The cluster's roles (``qframe/cluster/*.py``) never fork, signal or kill anything
+themselves: they ask the process manager, a ``qframe.process_managers`` driver chosen by
+the ``process_manager`` option. It starts children, tells when one ended, kills them,
+carries the channels between roles, installs the stop signals and applies the timeout
+policy. ``qframe.testing.ProcessManagerContract`` checks a manager against all of this.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from multiprocessing.connection import Connection
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from qframe.config import Config
 
 
+class Channel(Protocol):
+    """One end of a connection between two cluster processes (messages are pickled)."""
+
+    def send(self, obj: Any) -> None:
+        """Send one message."""
+
+    def recv(self) -> Any:
+        """Receive one message; raise EOFError when the other end closed."""
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether a message can be received within ``timeout`` seconds."""
+
+    def fileno(self) -> int:
+        """A file descriptor that becomes readable when a message arrives."""
+
+    def close(self) -> None:
+        """Close this end."""
+
+
+class Hub(Protocol):
+    """Where one role (pusher, monitor) listens for connections from the others."""
+
+    #: The connections accepted and not yet dropped.
+    connections: list[Channel]
+
+    def watch(self, obj: Any) -> None:
+        """Also wait for ``obj`` (a :class:`Channel`) to become readable."""
+
+    def unwatch(self, obj: Any) -> None:
+        """Stop waiting for ``obj``."""
+
+    def wait(self, timeout: float | None) -> tuple[list[Channel], list[Any]]:
+        """Wait for input; return ``(new connections, readable objects)``."""
+
+    def wake(self) -> None:
+        """Make a pending :meth:`wait` return (safe from any thread)."""
+
+    def drop(self, connection: Channel) -> None:
+        """Forget a connection that reached its end."""
+
+    def close(self) -> None:
+        """Stop listening."""
+
+
 class ChildProcess(Protocol):
-    """The parts of :class:`multiprocessing.Process` the sentinel relies on."""
+    """A started child, as the sentinel sees it."""
 
     name: str
-
-    @property
-    def sentinel(self) -> int:
-        """A file descriptor that becomes readable when the process ends."""
 
     @property
     def pid(self) -> int | None:
@@ -33,20 +79,67 @@ class ChildProcess(Protocol):
     def join(self, timeout: float | None = None) -> None:
         """Wait for the process to exit."""
 
-    def kill(self) -> None:
-        """Send SIGKILL."""
-
 
 class ProcessManager(abc.ABC):
-    """Starts child processes and the pipes between them (a ``qframe.process_managers`` driver)."""
+    """Starts, watches, connects and stops the cluster's processes."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
 
+    # -- children ------------------------------------------------------------------------
     @abc.abstractmethod
-    def start(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> ChildProcess:
-        """Start ``target(*args)`` in a new process called ``name``."""
+    def spawn(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> ChildProcess:
+        """Start ``target(*args)`` in a new process called ``name``.
+
+        ``target`` is a module-level function and ``args`` pickle (a :class:`Channel` end
+        included), so that every start method can carry them into the child.
+        """
 
     @abc.abstractmethod
-    def pipe(self, duplex: bool = True) -> tuple[Connection, Connection]:
-        """A connected pair that survives into processes started later."""
+    def wait(
+        self, children: Sequence[ChildProcess], channels: Sequence[Channel], timeout: float | None
+    ) -> list[Any]:
+        """Wait until a child ends or a channel is readable; return those ready."""
+
+    @abc.abstractmethod
+    def kill(self, child: ChildProcess) -> None:
+        """Stop ``child`` at once (SIGKILL for processes); its task is handed back."""
+
+    @abc.abstractmethod
+    def kill_all(self) -> None:
+        """Kill every child this manager started in this process (after a failed start)."""
+
+    # -- channels ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def pipe(self, duplex: bool = True) -> tuple[Channel, Channel]:
+        """A connected pair whose ends can be passed to :meth:`spawn`."""
+
+    @abc.abstractmethod
+    def listen(self, address: str, authkey: bytes) -> Hub:
+        """A :class:`Hub` at ``address`` (a path in the cluster's private run directory)."""
+
+    @abc.abstractmethod
+    def connect(
+        self, address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0
+    ) -> Channel:
+        """Connect to the hub at ``address``, retrying while it (re)starts, for up to ``timeout`` s."""
+
+    # -- signals and timeouts --------------------------------------------------------------
+    @abc.abstractmethod
+    def on_stop_signals(self, handler: Callable[[], None]) -> Callable[[], None]:
+        """Call ``handler`` on SIGTERM/SIGINT in this process; return a function that undoes it.
+
+        Only the main thread can install signal handlers: elsewhere (a cluster started from
+        a thread of an application) nothing is installed and stopping is up to the caller.
+        """
+
+    @abc.abstractmethod
+    def ignore_stop_signals(self) -> None:
+        """In a cluster child: let SIGTERM/SIGINT sent to the process group reach only the main process."""
+
+    @abc.abstractmethod
+    def enforce_timeout(self, pid: int) -> None:
+        """The task that worker ``pid`` runs went past its timeout: stop it.
+
+        The worker's channel then ends, and the pusher records the task as timed out.
+        """

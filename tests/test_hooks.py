@@ -1,7 +1,8 @@
 """Every hook fires, in the process its docstring names; hooks, tests and docs stay in step.
 
-One in-process cluster runs with a recording plugin registered by object (the prefork
-process manager forks, so its children inherit the plugin).
+One in-process cluster runs with a recording plugin listed in ``plugin_modules``
+(``tests/app/recorder_plugin.py``): every cluster process builds its own plugin manager
+from the configuration, so the plugin records from each of them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 
-from qframe import hookimpl, hookspecs
+from qframe import hookspecs
 from qframe.client import Client
 from qframe.cluster.cluster import Cluster
 from qframe.config import load as load_config
@@ -26,91 +26,6 @@ from qframe.testing import wait_until
 
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("qframe_"))
 ROOT = Path(__file__).parent.parent
-
-
-class Recorder:
-    """Appends ``{"hook", "pid", ...}`` lines to a file, from whichever process fires."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def write(self, hook: str, **fields: Any) -> None:
-        line = json.dumps({"hook": hook, "pid": os.getpid(), **fields}, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, line.encode())
-        os.close(fd)
-
-    @hookimpl
-    def qframe_cluster_starting(self, config: Any) -> None:
-        self.write("qframe_cluster_starting", name=config.name)
-
-    @hookimpl
-    def qframe_cluster_started(self, cluster: Any) -> None:
-        self.write("qframe_cluster_started", cluster_id=cluster.cluster_id)
-
-    @hookimpl
-    def qframe_cluster_stopping(self, cluster: Any) -> None:
-        self.write("qframe_cluster_stopping")
-
-    @hookimpl
-    def qframe_cluster_stopped(self, cluster: Any) -> None:
-        self.write("qframe_cluster_stopped", has_stopped=cluster.has_stopped)
-
-    @hookimpl
-    def qframe_process_spawned(self, role: str, name: str, pid: int) -> None:
-        self.write("qframe_process_spawned", role=role, child=pid)
-
-    @hookimpl
-    def qframe_process_boot(self, role: str, name: str) -> None:
-        self.write("qframe_process_boot", role=role)
-
-    @hookimpl
-    def qframe_sentinel_tick(self, stat: Any) -> None:
-        self.write("qframe_sentinel_tick", status=stat.status)
-
-    @hookimpl
-    def qframe_collect_status(self, stat: Any) -> dict[str, Any]:
-        self.write("qframe_collect_status")
-        return {"recorder": "on"}
-
-    @hookimpl
-    def qframe_pre_enqueue(self, task: Any) -> None:
-        task.group = task.group or "tagged-by-plugin"
-        self.write("qframe_pre_enqueue", task=task.id)
-
-    @hookimpl
-    def qframe_post_enqueue(self, task: Any, message_id: str) -> None:
-        self.write("qframe_post_enqueue", task=task.id, message_id=message_id)
-
-    @hookimpl
-    def qframe_pre_execute(self, task: Any, attempt: int) -> None:
-        self.write("qframe_pre_execute", task=task.id, attempt=attempt)
-
-    @hookimpl
-    def qframe_post_execute(self, task: Any, result: Any) -> None:
-        self.write("qframe_post_execute", task=task.id, success=result.success)
-
-    @hookimpl
-    def qframe_task_succeeded(self, result: Any) -> None:
-        self.write("qframe_task_succeeded", task=result.id)
-
-    @hookimpl
-    def qframe_task_failed(self, result: Any) -> None:
-        self.write("qframe_task_failed", task=result.id, reason=result.result)
-
-    @hookimpl
-    def qframe_task_timed_out(self, result: Any, timeout: float) -> None:
-        self.write("qframe_task_timed_out", task=result.id, timeout=timeout)
-
-    @hookimpl
-    def qframe_task_retrying(self, result: Any) -> None:
-        self.write("qframe_task_retrying", task=result.id, attempts=result.attempts)
-
-    @hookimpl
-    def qframe_register_commands(self, cli: click.Group) -> None:
-        @cli.command("hello-plugin")
-        def hello() -> None:
-            click.echo("hello from a plugin")
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +41,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "timeout": 1.0,
             "lease": 5.0,
             "max_attempts": 2,
+            "plugin_modules": ("recorder_plugin",),
         },
         environ={},
         cwd=tmp,
     )
+    log_path = tmp / "hooks.log"
+    previous = os.environ.get("QFRAME_TEST_HOOKS_LOG")
+    os.environ["QFRAME_TEST_HOOKS_LOG"] = str(log_path)
     pm = make_plugin_manager(config)
-    recorder = Recorder(tmp / "hooks.log")
-    pm.register(recorder, name="recorder")
     cluster = Cluster(config, pm)
     cluster.start()
     client = Client(config, pm)
@@ -145,15 +62,36 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for task_id in ids.values():
         assert client.fetch(task_id, wait=30) is not None
     wait_until(lambda: client.fetch(ids["retried"]).attempts == 2, timeout=20)
-    wait_until(lambda: "qframe_collect_status" in recorder.path.read_text(), timeout=10)
-    wait_until(lambda: recorder.path.read_text().count('"role": "worker", "child"') >= 3, timeout=10)
+    wait_until(lambda: "qframe_collect_status" in log_path.read_text(), timeout=10)
+    wait_until(lambda: log_path.read_text().count('"role": "worker", "child"') >= 3, timeout=10)
     cluster.stop()
-    events = [json.loads(line) for line in recorder.path.read_text().splitlines()]
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    if previous is None:
+        del os.environ["QFRAME_TEST_HOOKS_LOG"]
+    else:
+        os.environ["QFRAME_TEST_HOOKS_LOG"] = previous
     yield {"events": events, "ids": ids, "main": os.getpid(), "cluster": cluster, "client": client, "pm": pm}
 
 
 def fired(run: dict[str, Any], hook: str) -> list[dict[str, Any]]:
     return [event for event in run["events"] if event["hook"] == hook]
+
+
+def test_hook_qframe_configure(run: dict[str, Any]) -> None:
+    configured = {e["pid"] for e in fired(run, "qframe_configure")}
+    booted = {e["pid"] for e in fired(run, "qframe_process_boot")}
+    assert run["main"] in configured and booted <= configured
+    for pid in booted:  # before the process did anything else
+        first = next(e["hook"] for e in run["events"] if e["pid"] == pid)
+        assert first == "qframe_configure"
+
+
+def test_hook_qframe_execute_task(run: dict[str, Any]) -> None:
+    workers = {e["child"] for e in fired(run, "qframe_process_spawned") if e["role"] == "worker"}
+    wrapped = fired(run, "qframe_execute_task")
+    assert {e["task"] for e in wrapped} == set(run["ids"].values())
+    assert {e["pid"] for e in wrapped} <= workers
+    assert run["client"].result(run["ids"]["ok"]) == 2  # the wrapper passed the value through
 
 
 def test_hook_qframe_cluster_starting(run: dict[str, Any]) -> None:

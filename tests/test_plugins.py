@@ -14,7 +14,8 @@ from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore
 from qframe.config import load as load_config
 from qframe.drivers import available, load, make_broker, make_store, store_choice
 from qframe.errors import ConfigError, DriverNotFound
-from qframe.plugins import list_plugins, make_plugin_manager, notify
+from qframe.hooks import Hooks
+from qframe.plugins import list_plugins, make_plugin_manager
 
 
 def config(**options: object):  # type: ignore[no-untyped-def]
@@ -41,7 +42,7 @@ def test_a_raising_plugin_is_logged_and_the_others_still_run(caplog: pytest.LogC
     pm.register(Broken(), name="broken")
     Counting.calls = 0
     with caplog.at_level(logging.ERROR, logger="qframe"):
-        notify(pm, "qframe_task_succeeded", result=None)
+        Hooks(pm).task_succeeded(None)  # type: ignore[arg-type]
     assert Counting.calls == 1
     assert "plugin broken failed in qframe_task_succeeded; carrying on" in caplog.text
 

@@ -1,30 +1,98 @@
-"""The default process manager: ``multiprocessing`` with the ``fork`` start method.
+"""The default process manager: ``multiprocessing`` with a configurable start method.
 
-Fork keeps start-up fast and lets children inherit the plugin manager, including plugins
-registered in-process. It is POSIX-only, like the rest of the cluster.
+``start_method`` is ``fork`` (the default: fastest start), ``forkserver`` or ``spawn``.
+Every child rebuilds its plugin manager and drivers from the picklable configuration, so
+the three behave the same. Channels are Unix sockets; a timed-out worker is SIGKILLed.
+POSIX-only, like the rest of the cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable
-from multiprocessing.connection import Connection
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from qframe.processes import ChildProcess, ProcessManager
+from qframe.builtin.sockets import SocketHub, connect
+from qframe.config import Config
+from qframe.processes import Channel, ChildProcess, Hub, ProcessManager
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class PreforkManager(ProcessManager):
-    """Forks each child from the process that starts it."""
+    """Each child is a ``multiprocessing.Process`` started with ``config.start_method``."""
 
-    context = multiprocessing.get_context("fork")
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.context = multiprocessing.get_context(config.start_method)
+        self._children: list[multiprocessing.process.BaseProcess] = []
 
-    def start(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> ChildProcess:
-        """Fork and start ``target(*args)``."""
-        process = self.context.Process(target=target, args=args, name=name, daemon=False)
+    def spawn(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> ChildProcess:
+        """Start ``target(*args)`` in a new process."""
+        process = self.context.Process(target=target, args=args, name=name, daemon=False)  # type: ignore[attr-defined]
         process.start()
-        return process
+        self._children = [child for child in self._children if child.is_alive()]
+        self._children.append(process)
+        return process  # type: ignore[no-any-return]
 
-    def pipe(self, duplex: bool = True) -> tuple[Connection, Connection]:
+    def wait(
+        self, children: Sequence[ChildProcess], channels: Sequence[Channel], timeout: float | None
+    ) -> list[Any]:
+        """Wait on the processes' sentinels and the channels together."""
+        by_sentinel = {child.sentinel: child for child in children}  # type: ignore[attr-defined]
+        ready = multiprocessing.connection.wait([*channels, *by_sentinel], timeout)  # type: ignore[list-item]
+        return [by_sentinel.get(obj, obj) for obj in ready]
+
+    def kill(self, child: ChildProcess) -> None:
+        """SIGKILL the child and reap it."""
+        child.kill()  # type: ignore[attr-defined]
+        child.join(5)
+
+    def kill_all(self) -> None:
+        """SIGKILL every child started here that still runs."""
+        for child in self._children:
+            if child.is_alive():
+                child.kill()
+                child.join(5)
+
+    def pipe(self, duplex: bool = True) -> tuple[Channel, Channel]:
         """An OS pipe (or socket pair when duplex)."""
         return self.context.Pipe(duplex)
+
+    def listen(self, address: str, authkey: bytes) -> Hub:
+        """A Unix-socket hub."""
+        return SocketHub(address, authkey)
+
+    def connect(
+        self, address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0
+    ) -> Channel:
+        """A Unix-socket connection to a hub."""
+        return connect(address, authkey, give_up, timeout)
+
+    def on_stop_signals(self, handler: Callable[[], None]) -> Callable[[], None]:
+        """Install SIGTERM/SIGINT handlers that only call ``handler`` (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.signal(sig, lambda signum, frame: handler()) for sig in STOP_SIGNALS}
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+    def ignore_stop_signals(self) -> None:
+        """Children ignore SIGTERM/SIGINT: the main process runs the orderly stop for them."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+
+    def enforce_timeout(self, pid: int) -> None:
+        """SIGKILL the worker process (a CPU loop, a sleep and a blocked read all stop)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -7,13 +7,11 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import tempfile
 import threading
 import time
 import uuid
-from types import FrameType
 
 import pluggy
 
@@ -21,21 +19,29 @@ from qframe.cluster.context import Context
 from qframe.cluster.sentinel import process_name, run_sentinel
 from qframe.cluster.stat import Stat
 from qframe.config import Config
-from qframe.drivers import key_file, load, make_broker, make_store
+from qframe.drivers import key_file, make_broker, make_process_manager, make_store
 from qframe.errors import QFrameError
-from qframe.plugins import make_plugin_manager, notify
-from qframe.processes import ChildProcess, ProcessManager
+from qframe.hooks import Hooks
+from qframe.plugins import make_plugin_manager
+from qframe.processes import ChildProcess
 from qframe.serialize import secret_keys
 
 log = logging.getLogger("qframe")
 
 
 class Cluster:
-    """One cluster: a sentinel guarding a pusher, ``workers`` workers and a monitor."""
+    """One cluster: a sentinel guarding a pusher, ``workers`` workers and a monitor.
+
+    ``pm`` serves the hooks of this, the main process. Every cluster process builds its
+    own plugin manager from ``config``: a plugin registered on ``pm`` by object alone does
+    not reach them (list it in ``plugin_modules`` or an entry point instead).
+    """
 
     def __init__(self, config: Config, pm: pluggy.PluginManager | None = None) -> None:
         self.config = config
         self.pm = pm or make_plugin_manager(config)
+        self.hooks = Hooks(self.pm)
+        self.processes = make_process_manager(config)
         self.cluster_id = uuid.uuid4().hex
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -65,6 +71,7 @@ class Cluster:
     def start(self) -> None:
         """Start the sentinel and wait until every process is ready."""
         name = self.config.name
+        self.hooks.configure(self.config)
         make_broker(self.config).close()  # a bad driver name or URL fails here, in one clear line
         make_store(self.config).close()
         config = self.config
@@ -73,21 +80,19 @@ class Cluster:
             secret_keys(config.secret_key, config.secret_key_fallbacks, None, config.broker)
         self.is_starting = True
         log.info("Q Cluster %s starting.", name)
-        notify(self.pm, "qframe_cluster_starting", config=config)
+        self.hooks.cluster_starting(config)
         keys = secret_keys(config.secret_key, config.secret_key_fallbacks, generated_key_file, config.broker)
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
         context = Context(self.config, self.cluster_id, tuple(keys), self._rundir, secrets.token_bytes(16))
-        processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
-        self._control, sentinel_end = processes.pipe()
-        self.sentinel = processes.start(
-            run_sentinel, (context, self.pm, process_name(), sentinel_end, os.getpid()), "sentinel"
+        self._control, sentinel_end = self.processes.pipe()
+        self.sentinel = self.processes.spawn(
+            run_sentinel, (context, process_name(), sentinel_end, os.getpid()), "sentinel"
         )
         sentinel_end.close()
         if not self._wait_running(deadline=time.monotonic() + 120):
             self.sentinel.join(5)
             if self.sentinel.is_alive():
-                self.sentinel.kill()
-                self.sentinel.join(5)
+                self.processes.kill(self.sentinel)
             self._cleanup()
             raise QFrameError(
                 f"Q Cluster {name} failed to start. Sentinel exited with exit code {self.sentinel.exitcode}."
@@ -95,7 +100,7 @@ class Cluster:
         self.is_starting, self.is_running = False, True
         self.start_event.set()
         log.info("Q Cluster %s running.", name)
-        notify(self.pm, "qframe_cluster_started", cluster=self)
+        self.hooks.cluster_started(self)
 
     def _wait_running(self, deadline: float) -> bool:
         """Wait for the sentinel's ``running``; give up when it dies or a stop is requested."""
@@ -114,22 +119,21 @@ class Cluster:
         self.is_stopping = True
         self.stop_event.set()
         log.info("Q Cluster %s stopping.", self.config.name)
-        notify(self.pm, "qframe_cluster_stopping", cluster=self)
+        self.hooks.cluster_stopping(self)
         with contextlib.suppress(OSError):
             self._control.send("stop")
         self.sentinel.join(self.config.grace + 60)
         if self.sentinel.is_alive():
             log.error("the sentinel did not stop in time; killing it")
-            self.sentinel.kill()
-            self.sentinel.join(5)
+            self.processes.kill(self.sentinel)
         self._cleanup()
         self.is_running, self.is_stopping, self.has_stopped = False, False, True
         log.info("Q Cluster %s has stopped.", self.config.name)
-        notify(self.pm, "qframe_cluster_stopped", cluster=self)
+        self.hooks.cluster_stopped(self)
 
     def run(self) -> int:
         """Start, wait for SIGTERM or SIGINT (the handler only sets a flag), stop; return an exit code."""
-        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        restore = self.processes.on_stop_signals(self._request_stop)
         try:
             self.start()
             while not self._stop_requested and self.sentinel is not None and self.sentinel.is_alive():
@@ -142,10 +146,9 @@ class Cluster:
             self.stop()
             return 1 if crashed else 0
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            restore()
 
-    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+    def _request_stop(self) -> None:
         self._stop_requested = True
 
     def _cleanup(self) -> None:

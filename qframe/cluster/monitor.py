@@ -11,44 +11,36 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 
-import pluggy
-
-from qframe.cluster.channel import Hub, Outcome
 from qframe.cluster.context import Context, boot
+from qframe.cluster.outcome import Outcome
 from qframe.drivers import make_broker, make_store
-from qframe.plugins import has_impls, notify
+from qframe.processes import Channel
 from qframe.task import TaskResult, resolve
 
 log = logging.getLogger("qframe")
 
-OUTCOME_HOOKS = (
-    "qframe_task_succeeded",
-    "qframe_task_failed",
-    "qframe_task_timed_out",
-    "qframe_task_retrying",
-)
+OUTCOME_HOOKS = ("task_succeeded", "task_failed", "task_timed_out", "task_retrying")
 
 
 class Monitor:
     """The monitor process."""
 
-    def __init__(self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection) -> None:
+    def __init__(self, context: Context, name: str, control: Channel) -> None:
         self.context = context
-        self.pm = pm
         self.name = name
         self.control = control
         self.codec = context.result_codec()
         self.outage = False
 
-    def run(self, ready: Connection) -> None:
+    def run(self, ready: Channel) -> None:
         """Save and settle outcomes until told to stop and the pusher has gone."""
-        boot(self.context, self.pm, "monitor", self.name)
+        runtime = boot(self.context, "monitor", self.name)
+        self.hooks = runtime.hooks
         self.broker = make_broker(self.context.config)
         self.store = make_store(self.context.config)
-        self.listening = any(has_impls(self.pm, hook) for hook in OUTCOME_HOOKS)
-        hub = Hub(self.context.monitor_address, self.context.authkey)
+        self.listening = self.hooks.implemented(*OUTCOME_HOOKS)
+        hub = runtime.processes.listen(self.context.monitor_address, self.context.authkey)
         log.info("%s monitoring at %s", self.name, os.getpid())
         ready.send(os.getpid())
         ready.close()
@@ -109,14 +101,14 @@ class Monitor:
     def call_hooks(self, outcome: Outcome, result: TaskResult) -> None:
         """Fire the outcome hooks and the task's own hook for one result."""
         if outcome.settle == "nack":
-            notify(self.pm, "qframe_task_retrying", result=result)
+            self.hooks.task_retrying(result)
             return
         if result.success:
-            notify(self.pm, "qframe_task_succeeded", result=result)
+            self.hooks.task_succeeded(result)
         else:
             if outcome.timed_out is not None:
-                notify(self.pm, "qframe_task_timed_out", result=result, timeout=outcome.timed_out)
-            notify(self.pm, "qframe_task_failed", result=result)
+                self.hooks.task_timed_out(result, outcome.timed_out)
+            self.hooks.task_failed(result)
         if outcome.hook:
             try:
                 resolve(outcome.hook)(result)
@@ -130,8 +122,6 @@ class Monitor:
                 )
 
 
-def run_monitor(
-    context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, control: Connection
-) -> None:
+def run_monitor(context: Context, name: str, ready: Channel, control: Channel) -> None:
     """The monitor process's main function."""
-    Monitor(context, pm, name, control).run(ready)
+    Monitor(context, name, control).run(ready)

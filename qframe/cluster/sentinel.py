@@ -10,20 +10,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import pluggy
-
+from qframe.brokers.base import Broker
 from qframe.cluster.context import Context, boot
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.stat import Stat
 from qframe.cluster.worker import run_worker
-from qframe.drivers import load, make_broker
+from qframe.drivers import make_broker
 from qframe.errors import BrokerError, QFrameError
-from qframe.plugins import notify
-from qframe.processes import ChildProcess, ProcessManager
+from qframe.processes import Channel, ChildProcess
 
 log = logging.getLogger("qframe")
 
@@ -41,34 +38,44 @@ class Child:
 
     role: str
     process: ChildProcess
-    control: Connection | None = None
+    control: Channel | None = None
     index: int = 0
 
 
 class Sentinel:
     """Guards one cluster: replaces dead children, publishes status, runs the stop procedure."""
 
-    def __init__(
-        self, context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int
-    ) -> None:
+    def __init__(self, context: Context, name: str, control: Channel, parent: int) -> None:
         self.context = context
         self.config = context.config
-        self.pm = pm
         self.name = name
         self.control = control
         self.parent = parent
-        self.processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
         self.workers: list[Child] = []
         self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
+        self._broker: Broker | None = None
+
+    @property
+    def broker(self) -> Broker:
+        """The sentinel's broker connection, opened on first use after the last spawn."""
+        if self._broker is None:
+            self._broker = make_broker(self.config)
+        return self._broker
+
+    def disconnect(self) -> None:
+        """Close every driver connection, so that no connection is copied into a fork."""
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None
 
     def run(self) -> None:
         """Start everything, report ``running`` to the main process, guard, then stop."""
-        boot(self.context, self.pm, "sentinel", self.name)
+        runtime = boot(self.context, "sentinel", self.name)
+        self.hooks, self.processes = runtime.hooks, runtime.processes
         self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
         self.monitor = self.spawn_commanded("monitor", run_monitor)
         log.info("%s guarding cluster at %s", self.name, os.getpid())
         self.pusher = self.spawn_commanded("pusher", run_pusher)
-        self.broker = make_broker(self.config)
         try:
             for warning in self.broker.warnings():
                 log.warning("%s", warning)
@@ -81,12 +88,13 @@ class Sentinel:
     # -- starting ------------------------------------------------------------------------
     def start(self, role: str, target: Callable[..., None], *args: Any) -> ChildProcess:
         """Start a child and wait until it reports ready."""
+        self.disconnect()
         name = process_name()
         ready_r, ready_w = self.processes.pipe(duplex=False)
-        process = self.processes.start(target, (self.context, self.pm, name, ready_w, *args), name)
+        process = self.processes.spawn(target, (self.context, name, ready_w, *args), name)
         ready_w.close()
         if not ready_r.poll(START_DEADLINE):
-            process.kill()
+            self.processes.kill(process)
             raise QFrameError(f"{role} {name} did not start within {START_DEADLINE:g} s")
         try:
             ready_r.recv()
@@ -94,7 +102,7 @@ class Sentinel:
             process.join(5)
             raise QFrameError(f"{role} {name} exited while starting (exit code {process.exitcode})") from None
         ready_r.close()
-        notify(self.pm, "qframe_process_spawned", role=role, name=name, pid=process.pid)
+        self.hooks.process_spawned(role, name, process.pid or 0)
         return process
 
     def spawn_worker(self, index: int) -> Child:
@@ -113,9 +121,9 @@ class Sentinel:
         """Replace a child the moment it exits; every ``guard_cycle``, publish status and tick."""
         next_tick = time.monotonic()
         while True:
-            children = [*self.workers, self.pusher, self.monitor]
+            children = [child.process for child in (*self.workers, self.pusher, self.monitor)]
             timeout = max(0.0, next_tick - time.monotonic())
-            ready = wait([self.control, *(child.process.sentinel for child in children)], timeout)
+            ready = self.processes.wait(children, [self.control], timeout)
             if self.control in ready:
                 try:
                     if self.control.recv() == "stop":
@@ -130,7 +138,7 @@ class Sentinel:
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self.config.guard_cycle
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
-                notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
+                self.hooks.sentinel_tick(self.stat, self.config)
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""
@@ -176,7 +184,7 @@ class Sentinel:
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
         stat.workers = [child.process.pid or 0 for child in self.workers]
         stat.queued, stat.leased = self.broker_sizes()
-        for extra in notify(self.pm, "qframe_collect_status", stat=stat):
+        for extra in self.hooks.collect_status(stat):
             stat.extra.update(extra)
         try:
             self.broker.set_stat(stat.cluster_id, stat.to_bytes(), max(3.0, 3 * self.config.guard_cycle))
@@ -200,22 +208,18 @@ class Sentinel:
                     child.process.name,
                     self.config.grace,
                 )
-                child.process.kill()
-                child.process.join(5)
+                self.processes.kill(child.process)
         self.command(self.pusher, "exit")
         self.finish(self.pusher)
         self.command(self.monitor, "stop")
         self.finish(self.monitor)
         self.publish("Stopped")
-        self.broker.close()
+        self.disconnect()
 
     def kill_children(self) -> None:
-        """SIGKILL every child started so far (after a failure, so none outlives the sentinel)."""
-        import multiprocessing
-
-        for process in multiprocessing.active_children():
-            process.kill()
-            process.join(5)
+        """Kill every child started so far (after a failure, so none outlives the sentinel)."""
+        if hasattr(self, "processes"):
+            self.processes.kill_all()
 
     def command(self, child: Child, command: str) -> None:
         """Send a command to the pusher or monitor, if it still listens."""
@@ -230,8 +234,7 @@ class Sentinel:
         child.process.join(timeout)
         if child.process.is_alive():
             log.error("%s %s did not exit in %g s; killing it", child.role, child.process.name, timeout)
-            child.process.kill()
-            child.process.join(5)
+            self.processes.kill(child.process)
 
 
 def describe_exit(code: int | None) -> str:
@@ -245,11 +248,9 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def run_sentinel(
-    context: Context, pm: pluggy.PluginManager, name: str, control: Connection, parent: int
-) -> None:
+def run_sentinel(context: Context, name: str, control: Channel, parent: int) -> None:
     """The sentinel process's main function."""
-    sentinel = Sentinel(context, pm, name, control, parent)
+    sentinel = Sentinel(context, name, control, parent)
     try:
         sentinel.run()
     except Exception as exc:

@@ -9,29 +9,27 @@ import resource
 import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
-import pluggy
-
-from qframe.cluster.channel import Outcome, connect
-from qframe.cluster.context import Context, boot
+from qframe.cluster.context import Context, Runtime, boot
+from qframe.cluster.outcome import Outcome, outcome
 from qframe.config import Config
-from qframe.plugins import notify
+from qframe.hooks import Hooks
+from qframe.processes import Channel
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult, resolve
 
 log = logging.getLogger("qframe")
 
 
-def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Connection, index: int) -> None:
+def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
     """The worker process's main function.
 
     The pusher sends batches of deliveries; the worker runs them in order, sends each
     outcome to the monitor and then tells the pusher ``done``, so the pusher always knows
     which delivery runs now.
     """
-    boot(context, pm, "worker", name)
+    runtime = boot(context, "worker", name)
     config = context.config
     pin_cpus(index, config.cpu_affinity)
     codec, results = context.codec(), context.result_codec()
@@ -43,20 +41,20 @@ def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Con
     def orphaned() -> bool:
         return os.getppid() != parent
 
-    pusher: Connection | None = None
-    monitor: Connection | None = None
+    pusher: Channel | None = None
+    monitor: Channel | None = None
     done = 0
     while True:
         try:
             if pusher is None:
-                pusher = connect(context.pusher_address, context.authkey, orphaned)
+                pusher = runtime.processes.connect(context.pusher_address, context.authkey, orphaned)
                 pusher.send(("hello", os.getpid(), name))
             message = pusher.recv()
             if message[0] == "stop":
                 break
             for ack_id, attempts, envelope in message[1]:
-                outcome = execute(codec, results, pm, config, ack_id, attempts, envelope)
-                monitor = report(context, monitor, outcome)
+                result = execute(codec, results, runtime.hooks, config, ack_id, attempts, envelope)
+                monitor = report(context, runtime, monitor, result)
                 pusher.send(("done",))
                 done += 1
                 if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
@@ -69,43 +67,45 @@ def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Con
     log.info("%s stopped doing work", name)
 
 
-def report(context: Context, monitor: Connection | None, outcome: Outcome) -> Connection | None:
+def report(context: Context, runtime: Runtime, monitor: Channel | None, result: Outcome) -> Channel | None:
     """Send an outcome to the monitor; if that fails, the delivery's lease brings the task back."""
     try:
-        monitor = monitor or connect(context.monitor_address, context.authkey, lambda: False, timeout=5)
-        monitor.send([outcome])
+        monitor = monitor or runtime.processes.connect(
+            context.monitor_address, context.authkey, lambda: False, timeout=5
+        )
+        monitor.send([result])
         return monitor
     except OSError as exc:
-        log.warning("could not report message %s to the monitor (it will run again): %s", outcome.ack_id, exc)
+        log.warning("could not report message %s to the monitor (it will run again): %s", result.ack_id, exc)
         return None
 
 
 def execute(
     codec: Codec,
     results: Codec,
-    pm: pluggy.PluginManager,
+    hooks: Hooks,
     config: Config,
     ack_id: str,
     attempts: int,
     envelope: bytes,
 ) -> Outcome:
-    """Decode and run one task; never raises."""
+    """Decode and run one task through ``qframe_execute_task``; never raises."""
     try:
         task = Task.from_dict(codec.decode(envelope))
     except Exception as exc:
         log.error("could not decode message %s: %s", ack_id, exc)
         return Outcome(ack_id, "quarantine", reason=f"undecodable payload: {type(exc).__name__}: {exc}")
-    notify(pm, "qframe_pre_execute", task=task, attempt=attempts)
+    hooks.pre_execute(task, attempts)
     started = time.time()
     try:
-        value: Any = resolve_cached(task.func)(*task.args, **task.kwargs)
+        value: Any = hooks.execute_task(task, resolve_cached(task.func))
         success = True
     except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
         value = "".join(traceback.format_exception(exc)).rstrip()
         success = False
         log.error("Failed '%s' (%s) - %s: %s", task.func, task.label, type(exc).__name__, exc)
     result = TaskResult.of(task, value, success, started, attempts)
-    notify(pm, "qframe_post_execute", task=task, result=result)
+    hooks.post_execute(task, result)
     return outcome(results, config, task, result, ack_id)
 
 
@@ -113,28 +113,6 @@ def execute(
 def resolve_cached(path: str) -> Callable[..., Any]:
     """:func:`resolve`, once per path per worker (a failed import is retried next time)."""
     return resolve(path)
-
-
-def outcome(
-    results: Codec,
-    config: Config,
-    task: Task,
-    result: TaskResult,
-    ack_id: str,
-    timed_out: float | None = None,
-) -> Outcome:
-    """Encode ``result`` and decide how its delivery is settled."""
-    try:
-        blob = results.encode(result.to_dict())
-    except Exception as exc:
-        result.result, result.success = (
-            f"the result could not be serialized: {type(exc).__name__}: {exc}",
-            False,
-        )
-        blob = results.encode(result.to_dict())
-    limit = config.max_attempts if task.max_attempts is None else task.max_attempts
-    retry = not result.success and not task.ack_failure and (not limit or result.attempts < limit)
-    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, task.save, task.hook, timed_out)
 
 
 def pin_cpus(index: int, per_worker: int) -> None:

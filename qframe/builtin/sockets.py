@@ -1,8 +1,8 @@
-"""Per-process channels between workers, the pusher and the monitor.
+"""Unix-socket channels between cluster processes, for the ``prefork`` process manager.
 
-Each worker has its own Unix-socket connection to the pusher, and the pusher its own to
-the monitor: a process killed mid-read only breaks its own connection, never a lock that
-the others need (Django Q2's shared queue could wedge the whole cluster that way).
+Each worker has its own connection to the pusher, and the pusher its own to the monitor:
+a process killed mid-read only breaks its own connection, never a lock that the others
+need (Django Q2's shared queue could wedge the whole cluster that way).
 """
 
 from __future__ import annotations
@@ -14,38 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
-from typing import Any, NamedTuple
-
-from qframe.stores.base import ResultMeta
+from typing import Any
 
 
-class Outcome(NamedTuple):
-    """What the monitor must do with one delivery: save its result, then settle it."""
-
-    ack_id: str
-    #: ``ack``, ``nack`` (another attempt) or ``quarantine`` (undecodable payload).
-    settle: str
-    meta: ResultMeta | None = None
-    #: The signed, encoded :class:`~qframe.task.TaskResult`.
-    blob: bytes | None = None
-    #: Whether the result goes to the store (the task's ``save`` option).
-    save: bool = True
-    #: Dotted path of the task's own hook, called with the result after saving.
-    hook: str | None = None
-    #: The timeout in seconds when the task was killed for running past it.
-    timed_out: float | None = None
-    #: Why the payload was quarantined.
-    reason: str = ""
-
-
-class Hub:
+class SocketHub:
     """A Unix-socket listener whose connections, plus any watched pipes, share one selector."""
 
     def __init__(self, address: str, authkey: bytes) -> None:
         if os.path.exists(address):
             os.unlink(address)  # left behind by a predecessor that died
         self.listener = Listener(address, "AF_UNIX", authkey=authkey)
-        self.connections: list[Connection] = []
+        self.connections: list[Any] = []
         self._selector = selectors.DefaultSelector()
         self._arrivals: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
@@ -74,7 +53,7 @@ class Hub:
         """Stop waiting for ``obj``."""
         self._selector.unregister(obj)
 
-    def wait(self, timeout: float | None) -> tuple[list[Connection], list[Any]]:
+    def wait(self, timeout: float | None) -> tuple[list[Any], list[Any]]:
         """Wait for input; return ``(new connections, readable objects)``."""
         ready = []
         for key, _ in self._selector.select(timeout):
@@ -90,7 +69,7 @@ class Hub:
         self.connections.extend(arrived)
         return arrived, ready
 
-    def drop(self, connection: Connection) -> None:
+    def drop(self, connection: Any) -> None:
         """Forget a connection that reached its end."""
         if connection in self.connections:
             self.connections.remove(connection)
@@ -105,7 +84,7 @@ class Hub:
 
 
 def connect(address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0) -> Connection:
-    """Connect to a :class:`Hub`, retrying while it starts (or restarts) for up to ``timeout`` s."""
+    """Connect to a :class:`SocketHub`, retrying while it starts (or restarts) for up to ``timeout`` s."""
     deadline = time.monotonic() + timeout
     pause = 0.005
     while True:

@@ -1,0 +1,68 @@
+"""What a run of a task leaves for the monitor, and the one rule on attempts."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from qframe.config import Config
+from qframe.serialize import Codec
+from qframe.stores.base import ResultMeta
+from qframe.task import Task, TaskResult
+
+
+class Outcome(NamedTuple):
+    """What the monitor must do with one delivery: save its result, then settle it."""
+
+    ack_id: str
+    #: ``ack``, ``nack`` (another attempt) or ``quarantine`` (undecodable payload).
+    settle: str
+    meta: ResultMeta | None = None
+    #: The signed, encoded :class:`~qframe.task.TaskResult`.
+    blob: bytes | None = None
+    #: Whether the result goes to the store (the task's ``save`` option).
+    save: bool = True
+    #: Dotted path of the task's own hook, called with the result after saving.
+    hook: str | None = None
+    #: The timeout in seconds when the task was killed for running past it.
+    timed_out: float | None = None
+    #: Why the payload was quarantined.
+    reason: str = ""
+
+
+def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
+    """Whether a task delivered ``attempts`` times may be delivered again.
+
+    The task's own ``max_attempts`` wins over the cluster's; 0 means no limit.
+    """
+    limit = attempt_limit(own_limit, config)
+    return not limit or attempts < limit
+
+
+def attempt_limit(own_limit: int | None, config: Config) -> int:
+    """The ``max_attempts`` that applies to a task (0 = no limit)."""
+    return config.max_attempts if own_limit is None else own_limit
+
+
+def outcome(
+    results: Codec,
+    config: Config,
+    task: Task,
+    result: TaskResult,
+    ack_id: str,
+    timed_out: float | None = None,
+) -> Outcome:
+    """Encode ``result`` and decide how its delivery is settled."""
+    try:
+        blob = results.encode(result.to_dict())
+    except Exception as exc:
+        result.result, result.success = (
+            f"the result could not be serialized: {type(exc).__name__}: {exc}",
+            False,
+        )
+        blob = results.encode(result.to_dict())
+    retry = (
+        not result.success
+        and not task.ack_failure
+        and attempts_left(result.attempts, task.max_attempts, config)
+    )
+    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, task.save, task.hook, timed_out)
