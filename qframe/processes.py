@@ -102,6 +102,10 @@ class ProcessManager(abc.ABC):
         """Wait until a child ends or a channel is readable; return those ready."""
 
     @abc.abstractmethod
+    def alive(self, pid: int) -> bool:
+        """Whether process ``pid`` still runs (the sentinel watches the main process with it)."""
+
+    @abc.abstractmethod
     def kill(self, child: ChildProcess) -> None:
         """Stop ``child`` at once (SIGKILL for processes); its task is handed back."""
 

@@ -48,6 +48,16 @@ class PreforkManager(ProcessManager):
         ready = multiprocessing.connection.wait([*channels, *by_sentinel], timeout)  # type: ignore[list-item]
         return [by_sentinel.get(obj, obj) for obj in ready]
 
+    def alive(self, pid: int) -> bool:
+        """Signal 0 tells whether the pid exists (a forkserver child's parent is not the sentinel)."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def kill(self, child: ChildProcess) -> None:
         """SIGKILL the child and reap it."""
         child.kill()  # type: ignore[attr-defined]

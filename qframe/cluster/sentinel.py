@@ -131,7 +131,7 @@ class Sentinel:
                 except EOFError:
                     log.error("%s lost the cluster's main process; stopping", self.name)
                     return
-            if os.getppid() != self.parent:
+            if not self.processes.alive(self.parent):
                 log.error("%s: the cluster's main process died; stopping", self.name)
                 return
             self.reincarnate()

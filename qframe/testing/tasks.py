@@ -51,3 +51,17 @@ def boom(tag: str) -> None:
 def echo_kwargs(**kwargs: Any) -> dict[str, Any]:
     """Return the keyword arguments the task received."""
     return kwargs
+
+
+def affinity() -> list[int]:
+    """The CPUs this worker may run on."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def grow(mebibytes: int) -> int:
+    """Keep ``mebibytes`` MiB alive in this worker (a leaking task); return the pid."""
+    _LEAK.append(bytearray(mebibytes * 1024 * 1024))
+    return os.getpid()
+
+
+_LEAK: list[bytearray] = []
