@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from qframe import hookspecs
-from qframe.config import Config
 from qframe.errors import ConfigError
+
+if TYPE_CHECKING:  # qframe.config builds a plugin manager while it loads, so it imports this module
+    from qframe.config import Config
 
 log = logging.getLogger("qframe")
 
