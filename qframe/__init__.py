@@ -2,7 +2,7 @@
 
 Enqueue with :func:`async_task`, read results with :func:`result` / :func:`fetch`, run
 workers with ``qframe cluster``. Plugins implement hooks from :mod:`qframe.hookspecs`
-with :data:`hookimpl`.
+with :data:`hookimpl` and declare options with :class:`PluginOption`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +24,7 @@ from qframe.config import Config
 from qframe.config import load as load_config
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
+from qframe.options import PluginOption
 from qframe.task import Task, TaskResult
 
 try:
@@ -34,6 +35,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "Client",
     "Config",
+    "PluginOption",
     "Task",
     "TaskResult",
     "__version__",

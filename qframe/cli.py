@@ -16,11 +16,13 @@ import qframe
 from qframe import drivers
 from qframe.client import Client
 from qframe.cluster.stat import Stat
-from qframe.config import Config
+from qframe.config import Config, env_name
 from qframe.config import load as load_config
+from qframe.convert import describe, show
 from qframe.errors import QFrameError
 from qframe.hooks import Hooks
 from qframe.log import configure as configure_logging
+from qframe.options import PluginOption
 from qframe.plugins import list_plugins, make_plugin_manager
 from qframe.task import resolve
 
@@ -67,9 +69,9 @@ def cluster(ctx: click.Context, **overrides: Any) -> None:
     """Start a cluster in the foreground; SIGTERM or Ctrl-C stops it."""
     from qframe.cluster.cluster import Cluster
 
+    sys.path.insert(0, os.getcwd())  # tasks.py and plugin_modules beside the cluster import by dotted path
     config = _config(ctx, **overrides)
     configure_logging(config.log_level)
-    sys.path.insert(0, os.getcwd())  # tasks.py beside the cluster imports by dotted path
     sys.exit(Cluster(config).run())
 
 
@@ -187,19 +189,42 @@ def dead_letters(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--markdown", is_flag=True, help="Print only the plugins' options, as a Markdown table.")
 @click.pass_context
 @fail_cleanly
-def plugins(ctx: click.Context) -> None:
-    """Installed hook plugins, and every driver by group."""
-    pm = make_plugin_manager(_config(ctx))
+def plugins(ctx: click.Context, markdown: bool) -> None:
+    """Installed hook plugins, the options they declare, and every driver by group."""
+    config = _config(ctx)
+    if markdown:
+        click.echo(option_table(config.declared_options))
+        return
     click.echo("hook plugins:")
-    listing = list_plugins(pm)
+    listing = list_plugins(make_plugin_manager(config))
     for name, hooks in listing:
         click.echo(f"  {name}: {', '.join(hooks) or '(no hooks)'}")
     if not listing:
         click.echo("  (none)")
+    click.echo("plugin options:")
+    for option in config.declared_options:
+        details = f"{describe(option.type)}, default {show(option.default)}, env {env_name(option.key)}"
+        click.echo(f"  {option.key} ({details}): {option.help}")
+    if not config.declared_options:
+        click.echo("  (none)")
     for kind, group in drivers.GROUPS.items():
         click.echo(f"{group}: {', '.join(drivers.available(kind)) or '(none)'}")
+
+
+def option_table(options: tuple[PluginOption, ...]) -> str:
+    """``options`` as rows of the option table in ``docs/configuration.md``."""
+    rows = [
+        "| option | type | default | environment | meaning |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| `{o.key}` | {describe(o.type)} | `{show(o.default)}` | `{env_name(o.key)}` | {o.help} |"
+            for o in options
+        ),
+    ]
+    return "\n".join(rows)
 
 
 def main() -> None:

@@ -4,23 +4,29 @@ Precedence, lowest first: defaults < ``[tool.qframe]`` in ``pyproject.toml`` or 
 ``qframe.toml`` < ``QFRAME_*`` environment variables < explicit overrides (CLI flags).
 A ``[tool.qframe.clusters.<name>]`` table overrides the file's settings for the cluster
 (queue) called ``<name>``; environment and flags still win over it.
+
+Plugins declare options of their own (``qframe_add_options``); :func:`load` reads the
+plugin selection first, builds the plugin manager, collects the declarations, and then
+validates core and plugin options together. The values end up in the ``Config``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qframe.convert import convert
 from qframe.errors import ConfigError
+from qframe.options import PluginOption, collect_options, unloaded_plugin
+from qframe.plugins import make_plugin_manager
 
 ENV_PREFIX = "QFRAME_"
 
@@ -92,25 +98,44 @@ class Config:
     plugin_modules: tuple[str, ...] = ()
     #: Per-cluster overrides, ``{name: {option: value}}``.
     clusters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The options the loaded plugins declared (not an option itself: :func:`load` fills it).
+    declared_options: tuple[PluginOption, ...] = field(default=(), metadata={"internal": True})
+    #: Every declared plugin option's value by flat name, defaults included.
+    plugin_values: Mapping[str, Any] = field(default_factory=dict, metadata={"internal": True})
+
+    def plugin(self, namespace: str) -> types.SimpleNamespace:
+        """The options of plugin ``namespace`` as attributes: ``config.plugin("asyncio").concurrency``."""
+        options = [o for o in self.declared_options if o.namespace == namespace]
+        if not options:
+            raise ConfigError(f"no loaded plugin declares options under '{namespace}'")
+        return types.SimpleNamespace(**{o.name: self.plugin_values[o.key] for o in options})
 
     def for_cluster(self, name: str) -> Config:
         """This config for the cluster (queue) ``name``, with its overrides applied."""
         if name == self.name:
             return self
-        return build({**_values(self), **self.clusters.get(name, {}), "name": name}, "overrides")
+        values = {**_values(self), **self.clusters.get(name, {}), "name": name}
+        return build(values, "overrides", self.declared_options)
 
     def replace(self, **changes: Any) -> Config:
-        """A validated copy with ``changes`` applied."""
-        return build({**_values(self), **changes}, "arguments")
+        """A validated copy with ``changes`` applied (core or plugin options, by flat name)."""
+        return build({**_values(self), **changes}, "arguments", self.declared_options)
 
 
 def _values(config: Config) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return {**{name: getattr(config, name) for name in FIELDS}, **config.plugin_values}
 
 
-FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
+#: The core options: every field of :class:`Config` but the plugin bookkeeping.
+FIELDS: dict[str, dataclasses.Field[Any]] = {
+    f.name: f for f in dataclasses.fields(Config) if not f.metadata.get("internal")
+}
 _HINTS = typing.get_type_hints(Config)
 _ALIASES = {"cluster_name": "name"}
+
+
+#: The options that choose the plugins, read before the plugin manager exists.
+SELECTION = ("plugins", "disable_plugins", "plugin_modules")
 
 
 def load(
@@ -120,63 +145,88 @@ def load(
     environ: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
 ) -> Config:
-    """Read the file, the environment and ``overrides`` into a validated :class:`Config`."""
+    """Read the file, the environment and ``overrides`` into a validated :class:`Config`.
+
+    The plugin selection is converted first, to build the plugin manager and collect the
+    options its plugins declare; then core and plugin options are validated together.
+    """
     environ = os.environ if environ is None else environ
     file_values, source = _read_file(config_file, Path(cwd or os.getcwd()))
     env_values = _read_env(environ)
     flag_values = {k: v for k, v in (overrides or {}).items() if v is not None}
-    problems = _unknown(file_values, source) + _unknown(flag_values, "arguments")
+    values, origins = _layer(file_values, source, env_values, flag_values, FIELDS)
+    selection = build({key: values[key] for key in SELECTION if key in values}, origins)
+    declared = collect_options(make_plugin_manager(selection), reserved=FIELDS)
+    names = {*FIELDS, *(option.key for option in declared)}
+    values, origins = _layer(file_values, source, env_values, flag_values, names)
+    return build(values, origins, declared)
+
+
+def _layer(
+    file_values: Mapping[str, Any],
+    source: str,
+    env_values: Mapping[str, str],
+    flag_values: Mapping[str, Any],
+    names: Collection[str],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The layers merged (file < cluster table < environment < flags), and each value's origin."""
+    env_values = {key: value for key, value in env_values.items() if key in names}
     name = flag_values.get("name") or env_values.get("name") or file_values.get("name")
     cluster_values = dict(file_values.get("clusters", {}).get(name, {})) if name else {}
-    problems += _unknown(cluster_values, f"{source} [clusters.{name}]")
     merged = {**file_values, **cluster_values, **env_values, **flag_values}
-    if problems:
-        raise ConfigError("\n".join(problems))
     origins = {
         **dict.fromkeys(file_values, source),
         **dict.fromkeys(cluster_values, f"{source} [clusters.{name}]"),
         **{key: env_name(key) for key in env_values},
         **dict.fromkeys(flag_values, "arguments"),
     }
-    return build(merged, origins)
+    return merged, origins
 
 
-def build(values: Mapping[str, Any], origins: Mapping[str, str] | str) -> Config:
+def build(
+    values: Mapping[str, Any], origins: Mapping[str, str] | str, declared: Sequence[PluginOption] = ()
+) -> Config:
     """Convert and validate ``values`` into a :class:`Config`, listing every problem.
 
-    ``origins`` names where each value came from (one name for all, or one per option).
+    ``origins`` names where each value came from (one name for all, or one per option);
+    ``declared`` are the plugin options that may appear besides the core's. Unknown
+    options and wrong types are reported together, one line each; range checks follow.
     """
 
     def origin(key: str) -> str:
         return origins if isinstance(origins, str) else origins.get(key, "defaults")
 
-    problems: list[str] = []
-    for key in values:
-        problems += _unknown({key: None}, origin(key))
+    plugin_options = {option.key: option for option in declared}
+    plugin_values = {option.key: option.default for option in declared}
     converted: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in values.items():
-        if key in FIELDS:
-            try:
+        try:
+            if key in FIELDS:
                 converted[key] = _convert(key, value)
-            except (TypeError, ValueError) as exc:
-                problems.append(f"option '{key}' {exc} (from {origin(key)})")
+            elif key in plugin_options:
+                plugin_values[key] = convert(plugin_options[key].type, value)
+            else:
+                problems.append(_unknown(key, origin(key), declared))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"option '{key}' {exc} (from {origin(key)})")
     if problems:
         raise ConfigError("\n".join(problems))
-    config = Config(**converted)
+    config = Config(**converted, declared_options=tuple(declared), plugin_values=plugin_values)
     problems = _check(config)
     if problems:
         raise ConfigError("\n".join(problems))
     return config
 
 
-def _unknown(values: Mapping[str, Any], source: str) -> list[str]:
-    problems = []
-    for key in values:
-        if key not in FIELDS:
-            close = difflib.get_close_matches(key, FIELDS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"unknown option '{key}' in {source}{hint}")
-    return problems
+def _unknown(key: str, source: str, declared: Sequence[PluginOption]) -> str:
+    plugin = unloaded_plugin(key, {option.namespace for option in declared})
+    close = difflib.get_close_matches(key, [*FIELDS, *(option.key for option in declared)], n=1)
+    if plugin is not None:
+        hint = f" (plugin '{plugin}' is installed but not loaded; see 'plugins' and 'disable_plugins')"
+    else:
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown option '{key}' in {source}{hint}"
 
 
 def _check(config: Config) -> list[str]:
@@ -233,14 +283,13 @@ def _parse_toml(path: Path, pyproject: bool) -> dict[str, Any]:
     return {_ALIASES.get(k, k): v for k, v in data.items()}
 
 
-def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _read_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every ``QFRAME_*`` variable by the option it would set (``load`` keeps the known ones)."""
+    values: dict[str, str] = {}
     for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        option = _ALIASES.get(key[len(ENV_PREFIX) :].lower(), key[len(ENV_PREFIX) :].lower())
-        if option in FIELDS:
-            values[option] = raw
+        if key.startswith(ENV_PREFIX):
+            option = key[len(ENV_PREFIX) :].lower()
+            values[_ALIASES.get(option, option)] = raw
     return values
 
 
@@ -250,54 +299,7 @@ def env_name(option: str) -> str:
 
 
 def _convert(key: str, value: Any) -> Any:
-    """Coerce ``value`` (often a string from the environment) to the type of ``key``."""
-    hint = _HINTS[key]
-    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    args = typing.get_args(hint) if is_union else ()
-    optional = type(None) in args
-    if optional and (value is None or (isinstance(value, str) and value.lower() in ("", "none"))):
-        if key == "plugins" and value == "":
-            return ()
-        return None
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
-    origin = typing.get_origin(base) or base
-    if isinstance(origin, type) and issubclass(origin, tuple):
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise TypeError(f"must be a list of strings, got {value!r}")
-    if origin is Mapping or origin is dict:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError(f"must be a JSON object, got {value!r}") from None
-        if not isinstance(value, Mapping):
-            raise TypeError(f"must be a table of options, got {value!r}")
-        return dict(value)
-    if origin is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise TypeError(f"must be true or false, got {value!r}")
-    if origin is int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise TypeError(f"must be an integer, got {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"must be an integer, got {value!r}") from None
-    if origin is float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise TypeError(f"must be a number, got {value!r}")
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"must be a number, got {value!r}") from None
-    if origin is str:
-        if not isinstance(value, str):
-            raise TypeError(f"must be a string, got {value!r}")
-        return value
-    return value
+    """Coerce ``value`` (often a string from the environment) to the type of the core option ``key``."""
+    if key == "plugins" and value == "":
+        return ()  # the empty allow-list, while "none" means "load all"
+    return convert(_HINTS[key], value)

@@ -34,6 +34,10 @@ class Hooks:
         )
 
     # -- configuration and lifecycle ---------------------------------------------------
+    def add_options(self) -> list[Any]:
+        """``qframe_add_options``: every declaration (``qframe.options`` collects them per plugin)."""
+        return [option for declared in self._hook.qframe_add_options() if declared for option in declared]
+
     def configure(self, config: Config) -> None:
         """``qframe_configure``: before the process opens its first driver."""
         self._hook.qframe_configure(config=config)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from qframe.cluster.cluster import Cluster
     from qframe.cluster.stat import Stat
     from qframe.config import Config
+    from qframe.options import PluginOption
     from qframe.task import Task, TaskResult
 
 #: Marks hook specifications (used by this module only).
@@ -33,6 +34,17 @@ hookimpl = pluggy.HookimplMarker("qframe")
 
 
 # -- configuration --------------------------------------------------------------------
+
+
+@hookspec
+def qframe_add_options() -> list[PluginOption] | None:
+    """Return the plugin's own options (:class:`qframe.options.PluginOption`).
+
+    They are layered and validated like the core's; read them as
+    ``config.plugin(namespace).name``. Declare only: no side effects. **Runs in:** every
+    process that loads the settings (``qframe.load_config``: the ``qframe`` command,
+    producers, the cluster's main process); cluster processes get the values in ``config``.
+    """
 
 
 @hookspec

@@ -12,21 +12,24 @@ import functools
 import importlib
 import logging
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from qframe import hookspecs
 from qframe.builtin import execution
-from qframe.config import Config
 from qframe.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:  # qframe.config builds a plugin manager while it loads, so it imports this module
+    from qframe.config import Config
 
 log = logging.getLogger("qframe")
 
 ENTRY_POINT_GROUP = "qframe"
 
-#: Hooks whose plain implementations raise on purpose (the task's own error): not isolated.
-PROPAGATING_HOOKS = frozenset({"qframe_execute_task"})
+#: Hooks whose plain implementations' errors must reach the caller: the task's own error,
+#: and a bad option declaration (which stops loading the settings).
+PROPAGATING_HOOKS = frozenset({"qframe_execute_task", "qframe_add_options"})
 
 
 class PluginManager(pluggy.PluginManager):

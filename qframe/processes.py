@@ -102,8 +102,12 @@ class ProcessManager(abc.ABC):
         """Wait until a child ends or a channel is readable; return those ready."""
 
     @abc.abstractmethod
-    def alive(self, pid: int) -> bool:
-        """Whether process ``pid`` still runs (the sentinel watches the main process with it)."""
+    def orphan_check(self) -> Callable[[], bool]:
+        """A function telling whether the process that started this one has gone.
+
+        Call it at boot; every cluster process stops by itself once it turns True, so a
+        cluster whose main process was killed leaves nothing running.
+        """
 
     @abc.abstractmethod
     def kill(self, child: ChildProcess) -> None:

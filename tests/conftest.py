@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +69,35 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     yield lab
     for cluster in lab.clusters:
         cluster.kill_all()
+
+
+TINY_PLUGIN = textwrap.dedent(
+    """
+    from qframe import PluginOption, hookimpl
+
+
+    @hookimpl
+    def qframe_add_options():
+        return [PluginOption("tinyplug", "colour", str, "blue", "The tiny plugin's colour.")]
+    """
+)
+
+
+@pytest.fixture
+def tiny_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real installed distribution, ``qframe-tiny``, in a directory put on ``sys.path``.
+
+    ``importlib.metadata`` finds its ``*.dist-info``, whose ``qframe`` entry point
+    ``tinyplug`` is a hook plugin declaring ``tinyplug_colour``. Yields the directory, for
+    ``PYTHONPATH`` of subprocesses.
+    """
+    site = tmp_path / "site"
+    info = site / "qframe_tiny-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qframe-tiny\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[qframe]\ntinyplug = qframe_tiny_plugin\n")
+    (site / "qframe_tiny_plugin.py").write_text(TINY_PLUGIN)
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    yield site
+    sys.modules.pop("qframe_tiny_plugin", None)

@@ -75,6 +75,7 @@ def test_malformed_config_is_one_line_per_problem(lab: Lab, tmp_path: Path) -> N
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "qframe: error: unknown option 'wokers' in qframe.toml (did you mean 'workers'?)",
+        "qframe: error: option 'lease' must be a number, got 'soon' (from qframe.toml)",
     ]
 
 
@@ -83,3 +84,34 @@ def test_plugins_lists_drivers_by_group(lab: Lab) -> None:
     assert done.returncode == 0
     assert "qframe.brokers: " in done.stdout and "sqlite" in done.stdout
     assert "qframe.process_managers: prefork" in done.stdout
+
+
+def test_plugins_lists_each_plugins_options_and_prints_their_table(lab: Lab) -> None:
+    lab.configure(plugin_modules="qframe_option_plugin")
+    done = qf(lab, "plugins")
+    assert done.returncode == 0, done.stderr
+    assert "  qframe_option_plugin: qframe_add_options, qframe_process_boot\n" in done.stdout
+    assert (
+        "plugin options:\n"
+        '  testopt_greeting (str, default "hello", env QFRAME_TESTOPT_GREETING): '
+        "What each cluster process records at boot.\n"
+        "  testopt_level (int, default 1, env QFRAME_TESTOPT_LEVEL): "
+        "A number each cluster process records at boot.\n"
+    ) in done.stdout
+    table = qf(lab, "plugins", "--markdown").stdout.splitlines()
+    assert table[0] == "| option | type | default | environment | meaning |"
+    assert table[3] == (
+        "| `testopt_level` | int | `1` | `QFRAME_TESTOPT_LEVEL` "
+        "| A number each cluster process records at boot. |"
+    )
+
+
+def test_the_plugins_allow_list_from_the_environment_governs_an_installed_plugin(
+    lab: Lab, tiny_dist: Path
+) -> None:
+    lab.env["PYTHONPATH"] = str(tiny_dist)
+    assert "tinyplug" not in qf(lab, "plugins").stdout  # the lab sets QFRAME_PLUGINS=""
+    lab.configure(plugins="tinyplug")
+    listing = qf(lab, "plugins").stdout
+    assert "  tinyplug: qframe_add_options\n" in listing
+    assert '  tinyplug_colour (str, default "blue", env QFRAME_TINYPLUG_COLOUR): ' in listing

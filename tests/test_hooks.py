@@ -94,6 +94,13 @@ def test_hook_qframe_execute_task(run: dict[str, Any]) -> None:
     assert run["client"].result(run["ids"]["ok"]) == 2  # the wrapper passed the value through
 
 
+def test_hook_qframe_add_options(tmp_path: Path) -> None:
+    selected = {"plugins": (), "plugin_modules": ("qframe_option_plugin",)}
+    config = load_config(selected, environ={"QFRAME_TESTOPT_LEVEL": "3"}, cwd=tmp_path)
+    assert [option.key for option in config.declared_options] == ["testopt_greeting", "testopt_level"]
+    assert vars(config.plugin("testopt")) == {"greeting": "hello", "level": 3}
+
+
 def test_hook_qframe_cluster_starting(run: dict[str, Any]) -> None:
     assert [e["pid"] for e in fired(run, "qframe_cluster_starting")] == [run["main"]]
 

@@ -47,9 +47,17 @@ def test_a_raising_plugin_is_logged_and_the_others_still_run(caplog: pytest.LogC
     assert "plugin broken failed in qframe_task_succeeded; carrying on" in caplog.text
 
 
-def test_allow_list_empty_loads_no_entry_point_plugins() -> None:
-    pm = make_plugin_manager(config(plugins=()))
-    assert list_plugins(pm) == []
+def test_allow_and_deny_lists_govern_an_installed_entry_point_plugin(tiny_dist: Path) -> None:
+    def loaded(**environ: str) -> bool:
+        pm = make_plugin_manager(load_config(environ=environ, cwd=tiny_dist))
+        return "tinyplug" in dict(list_plugins(pm))
+
+    assert loaded()  # no allow-list: every installed plugin
+    assert not loaded(QFRAME_PLUGINS="")
+    assert loaded(QFRAME_PLUGINS="tinyplug")
+    assert not loaded(QFRAME_PLUGINS="someother")
+    assert not loaded(QFRAME_DISABLE_PLUGINS="tinyplug")
+    assert not loaded(QFRAME_PLUGINS="tinyplug", QFRAME_DISABLE_PLUGINS="tinyplug")
 
 
 def test_plugin_modules_are_registered_and_deny_list_blocks_them(monkeypatch: pytest.MonkeyPatch) -> None:

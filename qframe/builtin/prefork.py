@@ -48,15 +48,10 @@ class PreforkManager(ProcessManager):
         ready = multiprocessing.connection.wait([*channels, *by_sentinel], timeout)  # type: ignore[list-item]
         return [by_sentinel.get(obj, obj) for obj in ready]
 
-    def alive(self, pid: int) -> bool:
-        """Signal 0 tells whether the pid exists (a forkserver child's parent is not the sentinel)."""
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    def orphan_check(self) -> Callable[[], bool]:
+        """True once this process was re-parented: its parent (or the parent's forkserver) died."""
+        parent = os.getppid()
+        return lambda: os.getppid() != parent
 
     def kill(self, child: ChildProcess) -> None:
         """SIGKILL the child and reap it."""

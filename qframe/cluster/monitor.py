@@ -45,11 +45,11 @@ class Monitor:
         ready.send(os.getpid())
         ready.close()
         hub.watch(self.control)
-        parent = os.getppid()
+        orphaned = runtime.processes.orphan_check()
         deadline = None
         while (
             deadline is None or (hub.connections and time.monotonic() < deadline)
-        ) and os.getppid() == parent:
+        ) and not orphaned():
             _, ready_objects = hub.wait(1.0)
             pending: list[Outcome] = []
             for obj in ready_objects:

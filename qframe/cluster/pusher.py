@@ -65,9 +65,9 @@ class Pusher:
         ready.send(os.getpid())
         ready.close()
         hub.watch(self.control)
-        parent = os.getppid()
+        orphaned = runtime.processes.orphan_check()
         exiting = False
-        while not (exiting and not dispatcher.slots) and os.getppid() == parent:
+        while not (exiting and not dispatcher.slots) and not orphaned():
             due = min(leases.due, timeouts.next_due(dispatcher.slots.values()))
             arrived, ready_objects = hub.wait(max(0.0, min(due - time.monotonic(), 1.0)))
             for conn in arrived:

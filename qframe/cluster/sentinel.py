@@ -72,6 +72,7 @@ class Sentinel:
         """Start everything, report ``running`` to the main process, guard, then stop."""
         runtime = boot(self.context, "sentinel", self.name)
         self.hooks, self.processes = runtime.hooks, runtime.processes
+        self.orphaned = self.processes.orphan_check()
         self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
         self.monitor = self.spawn_commanded("monitor", run_monitor)
         log.info("%s guarding cluster at %s", self.name, os.getpid())
@@ -131,7 +132,7 @@ class Sentinel:
                 except EOFError:
                     log.error("%s lost the cluster's main process; stopping", self.name)
                     return
-            if not self.processes.alive(self.parent):
+            if self.orphaned():
                 log.error("%s: the cluster's main process died; stopping", self.name)
                 return
             self.reincarnate()

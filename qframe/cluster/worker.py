@@ -33,13 +33,10 @@ def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
     config = context.config
     pin_cpus(index, config.cpu_affinity)
     codec, results = context.codec(), context.result_codec()
-    parent = os.getppid()
+    orphaned = runtime.processes.orphan_check()
     log.info("%s ready for work at %s", name, os.getpid())
     ready.send(os.getpid())
     ready.close()
-
-    def orphaned() -> bool:
-        return os.getppid() != parent
 
     pusher: Channel | None = None
     monitor: Channel | None = None

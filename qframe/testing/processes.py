@@ -37,6 +37,14 @@ def echo(channel: Channel) -> None:
         channel.send(message * 2)
 
 
+def report_orphaned(channel: Channel) -> None:
+    """A child that sends whether its manager's orphan check says its parent has gone."""
+    from qframe.builtin.prefork import PreforkManager
+    from qframe.config import Config
+
+    channel.send(PreforkManager(Config()).orphan_check()())
+
+
 def call_back(address: str, authkey: bytes) -> None:
     """A child that connects to the hub at ``address`` and sends its pid."""
     from qframe.builtin.prefork import PreforkManager
@@ -77,13 +85,11 @@ class ProcessManagerContract:
         child.join(5)
         assert child.exitcode == 0
 
-    def test_alive_tells_a_running_pid_from_an_ended_one(self, manager: ProcessManager) -> None:
-        child = manager.spawn(exit_with, (0,), "Process-gone")
-        pid = child.pid
-        assert pid is not None
+    def test_orphan_check_is_false_while_the_parent_lives(self, manager: ProcessManager) -> None:
+        mine, theirs = manager.pipe()
+        child = manager.spawn(report_orphaned, (theirs,), "Process-orphan")
+        assert mine.poll(30) and mine.recv() is False
         child.join(30)
-        assert manager.alive(os.getpid()) is True
-        assert manager.alive(pid) is False
 
     def test_kill_stops_a_child_at_once(self, manager: ProcessManager) -> None:
         ready_r, ready_w = manager.pipe(duplex=False)
