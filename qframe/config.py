@@ -80,6 +80,9 @@ class Config:
     store_options: Mapping[str, Any] = field(default_factory=dict)
     #: Process manager driver.
     process_manager: str = "prefork"
+    #: Scheduler driver the sentinel ticks (entry point in ``qframe.schedulers`` or
+    #: ``module:Class``); empty means no scheduler.
+    scheduler: str = ""
     #: Level of the ``qframe`` logger.
     log_level: str = "INFO"
     #: Allow-list of entry-point hook plugins to load; ``None`` loads all, ``()`` none.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore, db_path
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, StoreContract
+from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract
 from qframe.testing.contracts import BrokerFactory, StoreFactory
+from qframe.testing.schedule_contract import ScheduleStoreFactory
 
 
 class TestSQLiteBroker(BrokerContract):
@@ -52,3 +54,9 @@ def test_two_brokers_on_one_file_claim_each_message_once(tmp_path: Path) -> None
 
 def test_generated_key_file_sits_beside_the_database(tmp_path: Path) -> None:
     assert SQLiteBroker.local_key_file(f"sqlite:///{tmp_path}/q.db") == tmp_path / "q.db.key"
+
+
+class TestSQLiteScheduleStore(ScheduleStoreContract):
+    @pytest.fixture
+    def schedule_store_factory(self, tmp_path: Path) -> ScheduleStoreFactory:
+        return functools.partial(SQLiteStore, f"sqlite:///{tmp_path}/schedules.db")

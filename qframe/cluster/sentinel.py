@@ -18,6 +18,7 @@ import pluggy
 from qframe.cluster.context import Context, boot
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
+from qframe.cluster.scheduling import SchedulerTicker
 from qframe.cluster.stat import Stat
 from qframe.cluster.worker import run_worker
 from qframe.drivers import load, make_broker
@@ -74,6 +75,7 @@ class Sentinel:
                 log.warning("%s", warning)
         except BrokerError as exc:
             log.warning("could not check the broker's configuration: %s", exc)
+        self.scheduler = SchedulerTicker(self.config, self.pm)
         self.control.send("running")
         self.guard()
         self.stop()
@@ -131,6 +133,7 @@ class Sentinel:
                 next_tick = time.monotonic() + self.config.guard_cycle
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
                 notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
+                self.scheduler.tick()
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""
@@ -207,6 +210,7 @@ class Sentinel:
         self.command(self.monitor, "stop")
         self.finish(self.monitor)
         self.publish("Stopped")
+        self.scheduler.close()
         self.broker.close()
 
     def kill_children(self) -> None:
