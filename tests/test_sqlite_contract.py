@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,24 @@ class TestSQLiteScheduleStore(ScheduleStoreContract):
     @pytest.fixture
     def schedule_store_factory(self, tmp_path: Path) -> ScheduleStoreFactory:
         return functools.partial(SQLiteStore, f"sqlite:///{tmp_path}/schedules.db")
+
+
+def test_stores_opening_a_new_file_at_once_all_open(tmp_path: Path) -> None:
+    failures = []
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path}/new-{attempt}.db"
+        barrier = threading.Barrier(4)
+
+        def open_store(url: str = url, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(10)
+            try:
+                SQLiteStore(url).close()
+            except BrokerError as exc:
+                failures.append(str(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert failures == []

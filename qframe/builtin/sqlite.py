@@ -81,12 +81,27 @@ class Database:
             self.conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.lock:
                 self.conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise BrokerError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL fails at once with "database is locked" while another
+        # connection does the same (SQLite calls no busy handler there), so retry it.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        pause = 0.001
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         """Run one statement and return its rows."""
