@@ -58,13 +58,13 @@ def test_a_tick_returns_how_many_tasks_the_scheduler_enqueued(
 def test_a_failing_scheduler_is_logged_once_per_outage_in_one_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    flaky = ticker(config_in(tmp_path, scheduler="qframe_test_schedulers:FailsOnce"))
+    flaky = ticker(config_in(tmp_path, scheduler="qframe_test_schedulers:FailsTwice"))
     with caplog.at_level(logging.INFO, logger="qframe"):
-        assert [flaky.tick() for _ in range(3)] == [0, 0, 0]
+        assert [flaky.tick() for _ in range(4)] == [0, 0, 0, 0]
     flaky.close()
     assert [r.getMessage() for r in caplog.records] == [
-        "scheduler qframe_test_schedulers:FailsOnce failed: RuntimeError: first tick fails",
-        "scheduler qframe_test_schedulers:FailsOnce works again",
+        "scheduler qframe_test_schedulers:FailsTwice failed: RuntimeError: early ticks fail",
+        "scheduler qframe_test_schedulers:FailsTwice works again",
     ]
 
 

@@ -60,6 +60,9 @@ class ScheduleStore(abc.ABC):
     def delete_schedule(self, schedule_id: str) -> bool:
         """Delete a schedule; return whether it existed. Its claims stay until they expire."""
 
+    def close(self) -> None:  # noqa: B027 - a result store filling the role brings its own
+        """Release connections; the instance is not used afterwards."""
+
 
 class Scheduler(abc.ABC):
     """A scheduler driver (entry point group ``qframe.schedulers``), built from the Config.

@@ -76,7 +76,7 @@ def assert_one_winner_per_slot(won: dict[str, list[int] | str], slots: int) -> N
     assert not failed, f"racers failed: {failed}"
     winners: dict[int, list[str]] = {}
     for owner, result in won.items():
-        for slot in result:
+        for slot in result if isinstance(result, list) else []:
             winners.setdefault(slot, []).append(owner)
     shared = {slot: owners for slot, owners in winners.items() if len(owners) > 1}
     assert not shared, f"{len(shared)} slots claimed by more than one racer, e.g. {min(shared.items())}"
@@ -174,7 +174,9 @@ class ScheduleStoreContract:
             other.close()
         assert schedule_store.slot_owner(schedule_id, 7) == "first"
 
-    def test_slots_and_schedules_are_independent(self, schedule_store: ScheduleStore, schedule_id: str) -> None:
+    def test_slots_and_schedules_are_independent(
+        self, schedule_store: ScheduleStore, schedule_id: str
+    ) -> None:
         millis = 1_700_000_000_000  # a Unix time in ms: slots are not limited to 32 bits
         assert schedule_store.claim_slot(schedule_id, millis, "a") is True
         assert schedule_store.claim_slot(schedule_id, millis + 1, "b") is True

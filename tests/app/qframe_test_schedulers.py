@@ -55,18 +55,18 @@ class Broken(Scheduler):
         raise RuntimeError("clock\nbroken")
 
 
-class FailsOnce(Scheduler):
-    """Raises on its first tick, then enqueues nothing."""
+class FailsTwice(Scheduler):
+    """Raises on its first two ticks, then enqueues nothing."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.ticks = 0
 
     def tick(self, now: float, client: Client) -> int:
-        """Fail the first time."""
+        """Fail the first two times."""
         self.ticks += 1
-        if self.ticks == 1:
-            raise RuntimeError("first tick fails")
+        if self.ticks <= 2:
+            raise RuntimeError("early ticks fail")
         return 0
 
 

@@ -172,7 +172,7 @@ class RedisStore(Store, ScheduleStore):
         """The winner of a kept claim."""
         with self._errors():
             owner = self.client.get(f"{self.schedule_base}slot:{schedule_id}:{int(slot)}")
-        return None if owner is None else bytes(owner).decode()
+        return owner.decode() if isinstance(owner, bytes) else owner
 
     def save_schedule(self, schedule_id: str, data: bytes) -> None:
         """Save or replace a schedule in the schedules hash."""
