@@ -88,6 +88,9 @@ class Config:
     process_manager: str = "prefork"
     #: How the ``prefork`` manager starts processes: ``fork``, ``forkserver`` or ``spawn``.
     start_method: str = "fork"
+    #: Scheduler driver the sentinel ticks (entry point in ``qframe.schedulers`` or
+    #: ``module:Class``); empty means no scheduler.
+    scheduler: str = ""
     #: Level of the ``qframe`` logger.
     log_level: str = "INFO"
     #: Allow-list of entry-point hook plugins to load; ``None`` loads all, ``()`` none.

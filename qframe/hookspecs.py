@@ -113,7 +113,7 @@ def qframe_process_boot(role: str, name: str, config: Config) -> None:
 def qframe_sentinel_tick(stat: Stat, config: Config) -> None:
     """One round of the sentinel's guard loop, every ``guard_cycle`` seconds.
 
-    Schedulers hang their work here. **Runs in:** the sentinel.
+    The configured scheduler's tick runs right after it. **Runs in:** the sentinel.
     """
 
 

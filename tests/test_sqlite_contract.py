@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 
 import pytest
 
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore, db_path
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, StoreContract
+from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract
 from qframe.testing.contracts import BrokerFactory, StoreFactory
+from qframe.testing.schedule_contract import ScheduleStoreFactory
 
 
 class TestSQLiteBroker(BrokerContract):
@@ -52,3 +55,30 @@ def test_two_brokers_on_one_file_claim_each_message_once(tmp_path: Path) -> None
 
 def test_generated_key_file_sits_beside_the_database(tmp_path: Path) -> None:
     assert SQLiteBroker.local_key_file(f"sqlite:///{tmp_path}/q.db") == tmp_path / "q.db.key"
+
+
+class TestSQLiteScheduleStore(ScheduleStoreContract):
+    @pytest.fixture
+    def schedule_store_factory(self, tmp_path: Path) -> ScheduleStoreFactory:
+        return functools.partial(SQLiteStore, f"sqlite:///{tmp_path}/schedules.db")
+
+
+def test_stores_opening_a_new_file_at_once_all_open(tmp_path: Path) -> None:
+    failures = []
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path}/new-{attempt}.db"
+        barrier = threading.Barrier(4)
+
+        def open_store(url: str = url, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(10)
+            try:
+                SQLiteStore(url).close()
+            except BrokerError as exc:
+                failures.append(str(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert failures == []

@@ -18,6 +18,7 @@ from typing import Any
 
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError
+from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import ResultMeta, Store, Tally
 
 DEFAULT_PATH = "qframe.db"
@@ -46,6 +47,11 @@ CREATE TABLE IF NOT EXISTS qframe_results (
 CREATE INDEX IF NOT EXISTS qframe_results_group ON qframe_results (grp, stopped);
 CREATE INDEX IF NOT EXISTS qframe_results_success ON qframe_results (success, stopped);
 CREATE INDEX IF NOT EXISTS qframe_results_stopped ON qframe_results (stopped);
+CREATE TABLE IF NOT EXISTS qframe_schedules (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS qframe_slots (
+    schedule TEXT NOT NULL, slot INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (schedule, slot)
+);
 """
 
 
@@ -75,12 +81,27 @@ class Database:
             self.conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.lock:
                 self.conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise BrokerError(f"cannot open SQLite database {self.path}: {exc}") from exc
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL fails at once with "database is locked" while another
+        # connection does the same (SQLite calls no busy handler there), so retry it.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        pause = 0.001
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         """Run one statement and return its rows."""
@@ -283,13 +304,14 @@ class SQLiteBroker(Broker):
         self.db.close()
 
 
-class SQLiteStore(Store):
-    """The embedded result store, in the same file as the broker by default."""
+class SQLiteStore(Store, ScheduleStore):
+    """The embedded result store (and schedule store), in the same file as the broker by default."""
 
     def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
         super().__init__(url, save_limit=save_limit, **options)
         self.db = Database(url)
         self._saved_since_prune = 0
+        self._last_purge_of_slots = 0.0
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
         """Insert or replace results; prune old successes every ``save_limit // 10`` saves."""
@@ -350,6 +372,41 @@ class SQLiteStore(Store):
     def purge(self) -> None:
         """Delete every result."""
         self.db.execute("DELETE FROM qframe_results")
+
+    # -- schedules -------------------------------------------------------------------------
+    def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:
+        """Insert the slot's marker unless a live one exists: one statement, so one winner."""
+        now = time.time()
+        rows = self.db.execute(
+            "INSERT INTO qframe_slots VALUES (?, ?, ?, ?) ON CONFLICT (schedule, slot) DO UPDATE "
+            "SET owner = excluded.owner, expires = excluded.expires WHERE qframe_slots.expires <= ? "
+            "RETURNING 1",
+            (schedule_id, slot, owner, now + keep, now),
+        )
+        if now - self._last_purge_of_slots > 60:
+            self._last_purge_of_slots = now
+            self.db.execute("DELETE FROM qframe_slots WHERE expires <= ?", (now,))
+        return bool(rows)
+
+    def slot_owner(self, schedule_id: str, slot: int) -> str | None:
+        """The winner of a kept claim."""
+        rows = self.db.execute(
+            "SELECT owner FROM qframe_slots WHERE schedule = ? AND slot = ? AND expires > ?",
+            (schedule_id, slot, time.time()),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def save_schedule(self, schedule_id: str, data: bytes) -> None:
+        """Insert or replace a schedule."""
+        self.db.execute("INSERT OR REPLACE INTO qframe_schedules VALUES (?, ?)", (schedule_id, data))
+
+    def schedules(self) -> dict[str, bytes]:
+        """Every schedule."""
+        return {row[0]: row[1] for row in self.db.execute("SELECT id, data FROM qframe_schedules")}
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """Delete a schedule."""
+        return bool(self.db.execute("DELETE FROM qframe_schedules WHERE id = ? RETURNING id", (schedule_id,)))
 
     def close(self) -> None:
         """Close the connection."""

@@ -16,6 +16,7 @@ from qframe.brokers.base import Broker
 from qframe.cluster.context import Context, boot
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
+from qframe.cluster.scheduling import SchedulerTicker
 from qframe.cluster.stat import Stat
 from qframe.cluster.worker import run_worker
 from qframe.drivers import make_broker
@@ -63,7 +64,12 @@ class Sentinel:
         return self._broker
 
     def disconnect(self) -> None:
-        """Close every driver connection, so that no connection is copied into a fork."""
+        """Close every driver connection, so that no connection is copied into a fork.
+
+        Each reopens on its next use: the broker, and the scheduler with its client.
+        """
+        if hasattr(self, "scheduler"):
+            self.scheduler.close()
         if self._broker is not None:
             self._broker.close()
             self._broker = None
@@ -73,6 +79,7 @@ class Sentinel:
         runtime = boot(self.context, "sentinel", self.name)
         self.hooks, self.processes = runtime.hooks, runtime.processes
         self.orphaned = self.processes.orphan_check()
+        self.scheduler = SchedulerTicker(self.config, self.hooks.pm)  # a wrong name fails before any spawn
         self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
         self.monitor = self.spawn_commanded("monitor", run_monitor)
         log.info("%s guarding cluster at %s", self.name, os.getpid())
@@ -140,6 +147,7 @@ class Sentinel:
                 next_tick = time.monotonic() + self.config.guard_cycle
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
                 self.hooks.sentinel_tick(self.stat, self.config)
+                self.scheduler.tick()
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""

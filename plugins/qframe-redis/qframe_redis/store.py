@@ -7,6 +7,10 @@ that ``save_limit`` trims and ``tally`` counts, and, for results someone waits f
 (``waiting:<id>``), the list ``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait`
 blocks on.
 See ``qframe_redis/lua/store_common.lua`` for the full layout.
+
+The store also fills the :class:`~qframe.schedulers.ScheduleStore` role, under the hash tag
+``{schedules}``: the hash ``{prefix}:{schedules}:all`` (schedule id -> blob) and one string
+``{prefix}:{schedules}:slot:<id>:<slot>`` per claimed slot, written with ``SET NX PX``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import ResultMeta, Store, Tally
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
@@ -31,8 +36,8 @@ CHUNK = 500
 BLOCK_CAP = 2.0
 
 
-class RedisStore(Store):
-    """Results on Redis (single server, Sentinel or Cluster).
+class RedisStore(Store, ScheduleStore):
+    """Results (and schedules) on Redis (single server, Sentinel or Cluster).
 
     ``options`` are redis-py keyword options plus ``prefix`` (default ``qframe``),
     ``cluster`` (True to treat a ``redis://`` URL as a cluster node) and ``result_ttl``
@@ -49,6 +54,8 @@ class RedisStore(Store):
         self.base = f"{self.prefix}:{{results}}:"
         names = ("ok", "fail", "dur", "grp", "exp", "groups", "busy")
         self.index_keys = [self.base + name for name in names]
+        #: Prefix of every schedule key (its own hash tag: schedules never meet results).
+        self.schedule_base = f"{self.prefix}:{{schedules}}:"
         self._link = Link(url, self.options, "redis store", STORE_SCRIPTS, "store_common")
 
     @property
@@ -153,6 +160,35 @@ class RedisStore(Store):
         with self._errors():
             ok, failed, busy = self._run("tally", "-inf" if since is None else repr(float(since)))
         return Tally(successes=int(ok), failures=int(failed), busy=float(busy))
+
+    # -- schedules -----------------------------------------------------------------------
+    def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:
+        """``SET slot-key owner NX PX keep``: Redis runs it atomically, so one caller wins."""
+        key = f"{self.schedule_base}slot:{schedule_id}:{int(slot)}"
+        with self._errors():
+            return bool(self.client.set(key, owner, nx=True, px=max(1, round(keep * 1000))))
+
+    def slot_owner(self, schedule_id: str, slot: int) -> str | None:
+        """The winner of a kept claim."""
+        with self._errors():
+            owner = self.client.get(f"{self.schedule_base}slot:{schedule_id}:{int(slot)}")
+        return owner.decode() if isinstance(owner, bytes) else owner
+
+    def save_schedule(self, schedule_id: str, data: bytes) -> None:
+        """Save or replace a schedule in the schedules hash."""
+        with self._errors():
+            self.client.hset(self.schedule_base + "all", schedule_id, data)
+
+    def schedules(self) -> dict[str, bytes]:
+        """Every schedule."""
+        with self._errors():
+            raw = cast("dict[bytes, bytes]", self.client.hgetall(self.schedule_base + "all"))
+        return {bytes(key).decode(): bytes(value) for key, value in raw.items()}
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """Delete a schedule."""
+        with self._errors():
+            return bool(self.client.hdel(self.schedule_base + "all", schedule_id))
 
     def info(self) -> str:
         """One line describing the store (password hidden)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -10,7 +11,8 @@ from redis.cluster import RedisCluster, key_slot
 
 from qframe.brokers.base import Broker
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, StoreContract, free_port, make_meta
+from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract, free_port, make_meta
+from qframe.testing.schedule_contract import ScheduleStoreFactory
 from qframe_redis import RedisBroker, RedisStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,6 +37,14 @@ class TestClusterStore(StoreContract):
     def store_factory(self, redis_cluster: Any, key_prefix: str) -> Any:
         url = redis_cluster.nodes[1].url
         return lambda save_limit=0: RedisStore(url, save_limit=save_limit, prefix=key_prefix, cluster=True)
+
+
+class TestClusterScheduleStore(ScheduleStoreContract):
+    """ScheduleStoreContract on Redis Cluster (``redis+cluster://`` URL)."""
+
+    @pytest.fixture
+    def schedule_store_factory(self, redis_cluster: Any, key_prefix: str) -> ScheduleStoreFactory:
+        return functools.partial(RedisStore, redis_cluster.url, prefix=key_prefix)
 
 
 def _all_keys(client: Any, pattern: str) -> list[bytes]:

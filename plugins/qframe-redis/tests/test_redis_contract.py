@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -13,7 +14,8 @@ import pytest
 
 from qframe.brokers.base import Broker
 from qframe.stores.base import Store, Tally
-from qframe.testing import BrokerContract, StoreContract, free_port, make_meta
+from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract, free_port, make_meta
+from qframe.testing.schedule_contract import ScheduleStoreFactory
 from qframe_redis import RedisBroker, RedisStore
 
 pytestmark = pytest.mark.timeout(30)
@@ -39,6 +41,14 @@ class TestRedisStore(StoreContract):
         return lambda save_limit=0, **options: RedisStore(
             redis_url, save_limit=save_limit, prefix=key_prefix, **options
         )
+
+
+class TestRedisScheduleStore(ScheduleStoreContract):
+    """ScheduleStoreContract on one server (the racing processes connect on their own)."""
+
+    @pytest.fixture
+    def schedule_store_factory(self, redis_url: str, key_prefix: str) -> ScheduleStoreFactory:
+        return functools.partial(RedisStore, redis_url, prefix=key_prefix)
 
 
 # -- behaviour beyond the contract ----------------------------------------------------------
