@@ -8,7 +8,7 @@ import pytest
 
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore, db_path
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, StoreContract
+from qframe.testing import BrokerContract, DeadLetterStoreContract, StatusStoreContract, StoreContract
 from qframe.testing.contracts import BrokerFactory, StoreFactory
 
 
@@ -25,7 +25,7 @@ class TestSQLiteBroker(BrokerContract):
         return broker
 
 
-class TestSQLiteStore(StoreContract):
+class TestSQLiteStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         url = f"sqlite:///{tmp_path}/results.db"

@@ -18,7 +18,7 @@ import pluggy
 from qframe.cluster.context import Context, boot
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
-from qframe.cluster.stat import Stat
+from qframe.cluster.stat import Stat, StatusWriter
 from qframe.cluster.worker import run_worker
 from qframe.drivers import load, make_broker
 from qframe.errors import BrokerError, QFrameError
@@ -60,6 +60,7 @@ class Sentinel:
         self.processes: ProcessManager = load("process_manager", self.config.process_manager)(self.config)
         self.workers: list[Child] = []
         self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
+        self.status = StatusWriter(self.config, context.keys)
 
     def run(self) -> None:
         """Start everything, report ``running`` to the main process, guard, then stop."""
@@ -170,7 +171,7 @@ class Sentinel:
             return 0, 0
 
     def publish(self, status: str) -> None:
-        """Save the cluster's status heartbeat on the broker."""
+        """Save the cluster's signed status heartbeat in the status store."""
         stat = self.stat
         stat.status, stat.timestamp = status, time.time()
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
@@ -179,7 +180,7 @@ class Sentinel:
         for extra in notify(self.pm, "qframe_collect_status", stat=stat):
             stat.extra.update(extra)
         try:
-            self.broker.set_stat(stat.cluster_id, stat.to_bytes(), max(3.0, 3 * self.config.guard_cycle))
+            self.status.write(stat, max(3.0, 3 * self.config.guard_cycle))
         except BrokerError as exc:
             log.debug("could not publish status: %s", exc)
 
@@ -208,6 +209,7 @@ class Sentinel:
         self.finish(self.monitor)
         self.publish("Stopped")
         self.broker.close()
+        self.status.close()
 
     def kill_children(self) -> None:
         """SIGKILL every child started so far (after a failure, so none outlives the sentinel)."""
