@@ -16,6 +16,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any, NamedTuple
 
+from qframe.brokers.base import Message
 from qframe.stores.base import ResultMeta
 
 
@@ -36,6 +37,8 @@ class Outcome(NamedTuple):
     timed_out: float | None = None
     #: Why the payload was quarantined.
     reason: str = ""
+    #: The delivery itself, on a quarantine (its payload may have to be kept in the store).
+    message: Message | None = None
 
 
 class Hub:

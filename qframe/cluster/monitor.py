@@ -17,6 +17,7 @@ import pluggy
 
 from qframe.cluster.channel import Hub, Outcome
 from qframe.cluster.context import Context, boot
+from qframe.cluster.deadletters import quarantine
 from qframe.drivers import make_broker, make_store
 from qframe.plugins import has_impls, notify
 from qframe.task import TaskResult, resolve
@@ -97,7 +98,8 @@ class Monitor:
                     self.broker.nack(o.ack_id)
                 elif o.settle == "quarantine":
                     log.error("moved delivery %s to dead letters: %s", o.ack_id, o.reason)
-                    self.broker.quarantine(o.ack_id, o.reason)
+                    assert o.message is not None  # every quarantine outcome carries its delivery
+                    quarantine(self.broker, self.store, o.message, o.reason)
         except Exception as exc:
             log.error(
                 "could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -25,9 +26,10 @@ import pluggy
 from qframe.brokers.base import Broker, Message
 from qframe.cluster.channel import Hub, Outcome, connect
 from qframe.cluster.context import Context, boot
+from qframe.cluster.deadletters import quarantine
 from qframe.cluster.worker import outcome
-from qframe.drivers import make_broker
-from qframe.errors import BrokerError, SignatureError
+from qframe.drivers import make_broker, make_store
+from qframe.errors import BrokerError, SignatureError, StoreError
 from qframe.serialize import Header
 from qframe.task import Task, TaskResult
 
@@ -242,8 +244,8 @@ class Pusher:
                 exc,
             )
             try:
-                broker.quarantine(message.ack_id, str(exc))
-            except BrokerError as error:
+                quarantine(broker, functools.partial(make_store, self.config), message, str(exc))
+            except (BrokerError, StoreError) as error:
                 log.error(
                     "could not move message %s aside (it comes back after its lease): %s",
                     message.message_id,
@@ -333,7 +335,7 @@ class Pusher:
                 batch[0].started = time.monotonic()
             with self.space:
                 slot.assigned.extend(batch)
-            work = [(d.message.ack_id, d.message.attempts, d.message.payload) for d in batch]
+            work = [(m.ack_id, m.attempts, m.payload, m.message_id) for m in (d.message for d in batch)]
             self.send(conn, ("tasks", work))
 
     def exhausted(self, delivery: Delivery) -> bool:
@@ -422,7 +424,9 @@ class Pusher:
         try:
             task = Task.from_dict(self.codec.decode(message.payload))
         except Exception as exc:
-            self.outbox.append(Outcome(message.ack_id, "quarantine", reason=f"undecodable payload: {exc}"))
+            self.outbox.append(
+                Outcome(message.ack_id, "quarantine", reason=f"undecodable payload: {exc}", message=message)
+            )
             return
         log.error("Failed '%s' (%s) - %s", task.func, task.label, reason)
         task.ack_failure = True

@@ -14,6 +14,7 @@ from typing import Any
 
 import pluggy
 
+from qframe.brokers.base import Message
 from qframe.cluster.channel import Outcome, connect
 from qframe.cluster.context import Context, boot
 from qframe.config import Config
@@ -54,8 +55,8 @@ def run_worker(context: Context, pm: pluggy.PluginManager, name: str, ready: Con
             message = pusher.recv()
             if message[0] == "stop":
                 break
-            for ack_id, attempts, envelope in message[1]:
-                outcome = execute(codec, results, pm, config, ack_id, attempts, envelope)
+            for ack_id, attempts, envelope, message_id in message[1]:
+                outcome = execute(codec, results, pm, config, ack_id, attempts, envelope, message_id)
                 monitor = report(context, monitor, outcome)
                 pusher.send(("done",))
                 done += 1
@@ -88,13 +89,16 @@ def execute(
     ack_id: str,
     attempts: int,
     envelope: bytes,
+    message_id: str = "",
 ) -> Outcome:
     """Decode and run one task; never raises."""
     try:
         task = Task.from_dict(codec.decode(envelope))
     except Exception as exc:
         log.error("could not decode message %s: %s", ack_id, exc)
-        return Outcome(ack_id, "quarantine", reason=f"undecodable payload: {type(exc).__name__}: {exc}")
+        delivery = Message(ack_id, envelope, attempts, message_id)
+        reason = f"undecodable payload: {type(exc).__name__}: {exc}"
+        return Outcome(ack_id, "quarantine", reason=reason, message=delivery)
     notify(pm, "qframe_pre_execute", task=task, attempt=attempts)
     started = time.time()
     try:
