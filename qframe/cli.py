@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -15,7 +16,8 @@ import click
 import qframe
 from qframe import drivers
 from qframe.client import Client
-from qframe.cluster.stat import Stat
+from qframe.cluster.deadletters import list_dead_letters
+from qframe.cluster.stat import Stat, config_keys
 from qframe.config import Config, env_name
 from qframe.config import load as load_config
 from qframe.convert import describe, show
@@ -84,6 +86,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
     config = _config(ctx)
     broker = drivers.make_broker(config)
     store = drivers.make_store(config)
+    clusters = Stat.all(store, config_keys(config))
     now = time.time()
     hour, minute, second = store.tally(now - 3600), store.tally(now - 60), store.tally(now - 1)
     total = store.tally()
@@ -91,10 +94,10 @@ def info(ctx: click.Context, as_json: bool) -> None:
     report = {
         "queue": config.name,
         "broker": broker.info(),
-        "clusters": [vars(stat) for stat in Stat.all(broker)],
+        "clusters": [vars(stat) for stat in clusters],
         "queued": broker.queue_size(),
         "leased": broker.lock_size(),
-        "dead_letters": len(broker.dead_letters()),
+        "dead_letters": len(list_dead_letters(broker, store)),
         "successes": total.successes,
         "failures": total.failures,
         "tasks_per_second": second.successes + second.failures,
@@ -112,7 +115,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
     table = Table(title=f"qframe clusters on {report['broker']}")
     for column in ("cluster", "name", "host", "status", "workers", "uptime (s)", "reincarnations"):
         table.add_column(column)
-    for stat in Stat.all(broker):
+    for stat in clusters:
         table.add_row(
             stat.cluster_id[:8],
             stat.name,
@@ -178,8 +181,8 @@ def result(ctx: click.Context, task_id: str, wait: float) -> None:
 @fail_cleanly
 def dead_letters(ctx: click.Context, as_json: bool) -> None:
     """Messages moved aside (bad signature, undecodable): id, reason and size."""
-    broker = drivers.make_broker(_config(ctx))
-    letters = broker.dead_letters()
+    config = _config(ctx)
+    letters = list_dead_letters(drivers.make_broker(config), functools.partial(drivers.make_store, config))
     if as_json:
         rows = [{"id": m, "reason": r, "payload": p.hex()} for m, r, p in letters]
         click.echo(json.dumps(rows, indent=2))

@@ -78,7 +78,7 @@ class Config:
     broker_url: str | None = None
     #: Extra keyword options for the broker driver.
     broker_options: Mapping[str, Any] = field(default_factory=dict)
-    #: Result store driver; ``None`` means the broker's own store, else ``sqlite``.
+    #: Store driver (results, statuses, dead letters); ``None`` means the broker's own store.
     store: str | None = None
     #: Where the store lives; ``None`` means ``broker_url`` for the broker's own store.
     store_url: str | None = None

@@ -15,6 +15,7 @@ from stevedore import driver as stevedore_driver
 from stevedore.exception import MultipleMatches, NoMatches
 
 from qframe.errors import ConfigError, DriverNotFound
+from qframe.stores.base import DeadLetterStore
 
 if TYPE_CHECKING:
     from qframe.brokers.base import Broker
@@ -63,19 +64,38 @@ def make_broker(config: Config) -> Broker:
 
 
 def store_choice(config: Config) -> tuple[str, str | None]:
-    """The store driver name and URL ``config`` selects (the broker's own store by default)."""
-    if config.store is not None:
-        return config.store, config.store_url
-    if config.broker in available("store"):
-        return config.broker, config.store_url or config.broker_url
-    shared_file = config.broker_url if (config.broker_url or "").startswith("sqlite:") else None
-    return "sqlite", config.store_url or shared_file
+    """The store driver name and URL ``config`` selects.
+
+    Unset, the store is the broker's own (the store driver of the broker's name); a broker
+    with none is a :class:`ConfigError`, never a silent file on one host. The store's URL
+    defaults to the broker's for the broker's own store, and for ``sqlite`` beside a
+    ``sqlite:`` broker URL (one file for both).
+    """
+    name = config.store
+    if name is None:
+        stores = available("store")
+        if config.broker not in stores:
+            raise ConfigError(
+                f"broker '{config.broker}' keeps no results of its own: set store (QFRAME_STORE) to "
+                f"one of the installed stores: {', '.join(stores) or 'none'} ('sqlite' keeps them on "
+                "this host only)"
+            )
+        name = config.broker
+    if config.store_url is not None:
+        return name, config.store_url
+    shares_sqlite_file = name == "sqlite" and (config.broker_url or "").startswith("sqlite:")
+    return name, config.broker_url if name == config.broker or shares_sqlite_file else None
 
 
 def make_store(config: Config) -> Store:
-    """The result store for ``config``."""
+    """The store for ``config``; it must keep dead letters when the broker keeps none."""
     name, url = store_choice(config)
     cls = load("store", name)
+    if not issubclass(cls, DeadLetterStore) and not load("broker", config.broker).has_dead_letters:
+        raise ConfigError(
+            f"broker '{config.broker}' keeps no dead letters and store '{name}' cannot keep them "
+            "either: choose a store that fills the dead-letter role (sqlite and redis do)"
+        )
     return cls(url, save_limit=config.save_limit, **config.store_options)  # type: ignore[no-any-return]
 
 

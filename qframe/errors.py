@@ -23,6 +23,10 @@ class BrokerError(QFrameError):
     """The broker could not store, hand out or acknowledge a message."""
 
 
+class StoreError(QFrameError):
+    """The store could not save, read or delete a result, a status or a dead letter."""
+
+
 class TaskImportError(QFrameError):
     """A task's dotted path does not resolve to a callable."""
 

@@ -89,9 +89,11 @@ class Codec:
                 )
         raise SignatureError("bad signature (tampered payload, or another secret key or cluster name)")
 
-    def decode(self, envelope: bytes) -> Any:
-        """Verify, then decode ``envelope``."""
+    def decode(self, envelope: bytes, *, json_only: bool = False) -> Any:
+        """Verify, then decode ``envelope``; with ``json_only``, a pickled body is a ValueError."""
         flags = self.verify(envelope).flags
+        if json_only and not flags & _JSON:
+            raise ValueError("payload is not JSON (refusing to unpickle it)")
         body = envelope[MAC_SIZE + _HEADER.size :]
         if flags & _COMPRESSED:
             body = zlib.decompress(body)

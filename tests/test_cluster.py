@@ -254,6 +254,7 @@ def test_delayed_task_waits_in_the_broker(lab: Lab) -> None:
 
 
 def test_a_failing_broker_check_is_a_warning_not_a_crash(lab: Lab) -> None:
+    lab.configure(store="sqlite")  # a module:Class broker keeps no results of its own
     cluster = lab.cluster("--broker", "qframe_test_brokers:WarningsFail")
     cluster.wait_for(r"WARNING could not check the broker's configuration: CONFIG is not allowed here")
     assert lab.client.result(lab.client.async_task("qframe.testing.tasks.inc", 1), wait=20) == 2
@@ -261,6 +262,7 @@ def test_a_failing_broker_check_is_a_warning_not_a_crash(lab: Lab) -> None:
 
 
 def test_a_cluster_that_cannot_start_exits_and_leaves_no_process(lab: Lab) -> None:
+    lab.configure(store="sqlite")  # a module:Class broker keeps no results of its own
     cluster = ClusterProcess(APP, lab.env, "--broker", "qframe_test_brokers:ChildrenFail")
     lab.clusters.append(cluster)
     assert cluster.process.wait(60) != 0

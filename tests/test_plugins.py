@@ -102,10 +102,6 @@ def test_module_class_paths_load_and_bad_ones_fail_clearly() -> None:
 def test_store_defaults_to_the_brokers_own_store_else_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/q.db"
     assert store_choice(config(broker_url=url)) == ("sqlite", url)
-    assert store_choice(config(broker="qframe.builtin.sqlite:SQLiteBroker", secret_key="k")) == (
-        "sqlite",
-        None,
-    )
     assert store_choice(config(store="sqlite", store_url="sqlite:///other.db")) == (
         "sqlite",
         "sqlite:///other.db",

@@ -10,7 +10,13 @@ import pytest
 
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore, db_path
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract
+from qframe.testing import (
+    BrokerContract,
+    DeadLetterStoreContract,
+    ScheduleStoreContract,
+    StatusStoreContract,
+    StoreContract,
+)
 from qframe.testing.contracts import BrokerFactory, StoreFactory
 from qframe.testing.schedule_contract import ScheduleStoreFactory
 
@@ -28,7 +34,7 @@ class TestSQLiteBroker(BrokerContract):
         return broker
 
 
-class TestSQLiteStore(StoreContract):
+class TestSQLiteStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         url = f"sqlite:///{tmp_path}/results.db"

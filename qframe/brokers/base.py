@@ -34,6 +34,9 @@ class Message:
 class Broker(abc.ABC):
     """A queue of payloads with leases; one instance serves one queue in one thread."""
 
+    #: Whether the broker keeps dead letters itself (:meth:`quarantine`, :meth:`dead_letters`).
+    has_dead_letters: bool = False
+
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
     ) -> None:
@@ -84,13 +87,17 @@ class Broker(abc.ABC):
     def touch(self, ack_ids: Sequence[str]) -> None:
         """Restart the lease of these deliveries (for tasks that wait or run long)."""
 
-    @abc.abstractmethod
     def quarantine(self, ack_id: str, reason: str) -> None:
-        """Move the message aside as a dead letter (kept, countable), e.g. a bad signature."""
+        """Move the message aside as a dead letter (kept, listable), e.g. a bad signature.
 
-    @abc.abstractmethod
+        Only brokers with :attr:`has_dead_letters` implement this; for the others the core
+        keeps the message in the store and acknowledges it (:mod:`qframe.cluster.deadletters`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no dead letters")
+
     def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        """The quarantined messages of this queue as ``(message_id, reason, payload)``."""
+        """This queue's dead letters as ``(message_id, reason, payload)`` (with :attr:`has_dead_letters`)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no dead letters")
 
     # -- bookkeeping ---------------------------------------------------------------
     @abc.abstractmethod
@@ -116,15 +123,6 @@ class Broker(abc.ABC):
     def info(self) -> str:
         """One line describing the broker, for logs and ``qframe info``."""
         return f"{type(self).__name__} {self.url or ''} queue={self.queue}".strip()
-
-    # -- cluster heartbeats --------------------------------------------------------
-    @abc.abstractmethod
-    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
-        """Save a cluster heartbeat that disappears after ``ttl`` seconds."""
-
-    @abc.abstractmethod
-    def get_stats(self) -> list[bytes]:
-        """Every live heartbeat saved on this broker (all queues)."""
 
     def close(self) -> None:  # noqa: B027 - optional for drivers without connections
         """Release connections; the instance is not used afterwards."""

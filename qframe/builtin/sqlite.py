@@ -1,4 +1,4 @@
-"""The embedded default: broker and result store in one SQLite file (stdlib only).
+"""The embedded default: broker and store (results, statuses, dead letters) in one SQLite file.
 
 WAL mode lets producers, the cluster and ``qframe info`` read and write at once. A claim is
 one ``UPDATE ... RETURNING`` statement, so two clusters on one file never get the same
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from qframe.brokers.base import Broker, Message
-from qframe.errors import BrokerError
+from qframe.errors import BrokerError, QFrameError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import ResultMeta, Store, Tally
+from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 
 DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS qframe_dead (
     reason TEXT NOT NULL, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS qframe_stats (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS qframe_quarantine (
+    queue TEXT NOT NULL, message_id TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (queue, message_id)
+);
 CREATE TABLE IF NOT EXISTS qframe_results (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, func TEXT NOT NULL, grp TEXT,
     success INTEGER NOT NULL, started REAL NOT NULL, stopped REAL NOT NULL,
@@ -55,25 +59,32 @@ CREATE TABLE IF NOT EXISTS qframe_slots (
 """
 
 
-def db_path(url: str | None) -> Path:
-    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (or a plain path)."""
+def db_path(url: str | None, error: type[QFrameError] = BrokerError) -> Path:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (or a plain path).
+
+    A malformed URL raises ``error`` (the broker's or the store's error class).
+    """
     if not url:
         return Path(DEFAULT_PATH)
     if url.startswith("sqlite://"):
         rest = url[len("sqlite://") :]
         if not rest.startswith("/"):
-            raise BrokerError(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+            raise error(f"malformed SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
         return Path(rest[1:] or DEFAULT_PATH)
     if "://" in url:
-        raise BrokerError(f"the sqlite driver cannot use {url!r}: expected sqlite:///path/to/file.db")
+        raise error(f"the sqlite driver cannot use {url!r}: expected sqlite:///path/to/file.db")
     return Path(url)
 
 
 class Database:
-    """One connection to the qframe SQLite file, shared by the threads of one object."""
+    """One connection to the qframe SQLite file, shared by the threads of one object.
 
-    def __init__(self, url: str | None) -> None:
-        self.path = db_path(url)
+    Failures raise ``error``: :class:`BrokerError` for the broker, :class:`StoreError` for the store.
+    """
+
+    def __init__(self, url: str | None, error: type[QFrameError] = BrokerError) -> None:
+        self.error = error
+        self.path = db_path(url, error)
         self.lock = threading.Lock()
         try:
             if self.path.parent != Path():
@@ -86,7 +97,7 @@ class Database:
             with self.lock:
                 self.conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
-            raise BrokerError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            raise error(f"cannot open SQLite database {self.path}: {exc}") from exc
 
     def _enable_wal(self) -> None:
         # Switching a new file to WAL fails at once with "database is locked" while another
@@ -109,7 +120,7 @@ class Database:
             with self.lock:
                 return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise BrokerError(f"SQLite error on {self.path}: {exc}") from exc
+            raise self.error(f"SQLite error on {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -124,7 +135,7 @@ class Database:
                     raise
                 self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise BrokerError(f"SQLite error on {self.path}: {exc}") from exc
+            raise self.error(f"SQLite error on {self.path}: {exc}") from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows in one write transaction."""
@@ -145,12 +156,13 @@ def _split(ack_id: str) -> tuple[int, str]:
 class SQLiteBroker(Broker):
     """The embedded broker: a table of messages with leases, in a local file."""
 
+    has_dead_letters = True
+
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
     ) -> None:
         super().__init__(url, queue, lease=lease, poll=poll, **options)
         self.db = Database(url)
-        self._last_purge_of_stats = 0.0
 
     @classmethod
     def local_key_file(cls, url: str | None) -> Path:
@@ -284,34 +296,20 @@ class SQLiteBroker(Broker):
         self.db.execute("SELECT 1")
         return True
 
-    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
-        """Save a heartbeat; expired ones are cleared now and then."""
-        now = time.time()
-        self.db.execute("INSERT OR REPLACE INTO qframe_stats VALUES (?, ?, ?)", (key, value, now + ttl))
-        if now - self._last_purge_of_stats > 60:
-            self._last_purge_of_stats = now
-            self.db.execute("DELETE FROM qframe_stats WHERE expires <= ?", (now,))
-
-    def get_stats(self) -> list[bytes]:
-        """Live heartbeats."""
-        rows = self.db.execute(
-            "SELECT value FROM qframe_stats WHERE expires > ? ORDER BY key", (time.time(),)
-        )
-        return [row[0] for row in rows]
-
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
 
 
-class SQLiteStore(Store, ScheduleStore):
-    """The embedded result store (and schedule store), in the same file as the broker by default."""
+class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
+    """The embedded store of results, statuses, dead letters and schedules, in the broker's file."""
 
     def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
         super().__init__(url, save_limit=save_limit, **options)
-        self.db = Database(url)
+        self.db = Database(url, StoreError)
         self._saved_since_prune = 0
         self._last_purge_of_slots = 0.0
+        self._last_purge_of_stats = 0.0
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
         """Insert or replace results; prune old successes every ``save_limit // 10`` saves."""
@@ -372,6 +370,36 @@ class SQLiteStore(Store, ScheduleStore):
     def purge(self) -> None:
         """Delete every result."""
         self.db.execute("DELETE FROM qframe_results")
+
+    def set_status(self, key: str, value: bytes, ttl: float) -> None:
+        """Save a heartbeat; expired ones are cleared now and then."""
+        now = time.time()
+        self.db.execute("INSERT OR REPLACE INTO qframe_stats VALUES (?, ?, ?)", (key, value, now + ttl))
+        if now - self._last_purge_of_stats > 60:
+            self._last_purge_of_stats = now
+            self.db.execute("DELETE FROM qframe_stats WHERE expires <= ?", (now,))
+
+    def statuses(self) -> list[bytes]:
+        """Live heartbeats."""
+        rows = self.db.execute(
+            "SELECT value FROM qframe_stats WHERE expires > ? ORDER BY key", (time.time(),)
+        )
+        return [row[0] for row in rows]
+
+    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
+        """Keep a message aside in ``qframe_quarantine``."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO qframe_quarantine VALUES (?, ?, ?, ?, ?)",
+            (queue, message_id, reason, payload, time.time()),
+        )
+
+    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+        """The messages kept aside for ``queue``, oldest first."""
+        rows = self.db.execute(
+            "SELECT message_id, reason, payload FROM qframe_quarantine WHERE queue = ? ORDER BY created",
+            (queue,),
+        )
+        return [(message_id, reason, payload) for message_id, reason, payload in rows]
 
     # -- schedules -------------------------------------------------------------------------
     def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:

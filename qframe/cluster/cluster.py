@@ -17,7 +17,7 @@ import pluggy
 
 from qframe.cluster.context import Context
 from qframe.cluster.sentinel import process_name, run_sentinel
-from qframe.cluster.stat import Stat
+from qframe.cluster.stat import Stat, read_statuses
 from qframe.config import Config
 from qframe.drivers import key_file, make_broker, make_process_manager, make_store
 from qframe.errors import QFrameError
@@ -61,12 +61,8 @@ class Cluster:
 
     @property
     def stat(self) -> Stat | None:
-        """The cluster's last published status, read from the broker."""
-        broker = make_broker(self.config)
-        try:
-            return next((s for s in Stat.all(broker) if s.cluster_id == self.cluster_id), None)
-        finally:
-            broker.close()
+        """The cluster's last published status, read from the status store."""
+        return next((s for s in read_statuses(self.config) if s.cluster_id == self.cluster_id), None)
 
     def start(self) -> None:
         """Start the sentinel and wait until every process is ready."""

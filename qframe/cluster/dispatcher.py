@@ -108,7 +108,7 @@ class Dispatcher:
                 batch[0].started = time.monotonic()
             with self.deliveries.space:
                 slot.assigned.extend(batch)
-            work = [(d.message.ack_id, d.message.attempts, d.message.payload) for d in batch]
+            work = [(m.ack_id, m.attempts, m.payload, m.message_id) for m in (d.message for d in batch)]
             self.send(conn, ("tasks", work))
 
     def exhausted(self, delivery: Delivery) -> bool:

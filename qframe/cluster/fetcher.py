@@ -7,15 +7,18 @@ never reaches a worker.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 
 from qframe.brokers.base import Broker, Message
+from qframe.cluster.deadletters import quarantine
 from qframe.cluster.deliveries import Deliveries, Delivery
 from qframe.config import Config
-from qframe.errors import BrokerError, SignatureError
+from qframe.drivers import make_store
+from qframe.errors import BrokerError, SignatureError, StoreError
 from qframe.serialize import Codec
 
 log = logging.getLogger("qframe")
@@ -97,8 +100,8 @@ class Fetcher:
                 exc,
             )
             try:
-                broker.quarantine(message.ack_id, str(exc))
-            except BrokerError as error:
+                quarantine(broker, functools.partial(make_store, self.config), message, str(exc))
+            except (BrokerError, StoreError) as error:
                 log.error(
                     "could not move message %s aside (it comes back after its lease): %s",
                     message.message_id,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from qframe.cluster.context import Context, boot
+from qframe.cluster.deadletters import quarantine
 from qframe.cluster.outcome import Outcome
 from qframe.drivers import make_broker, make_store
 from qframe.processes import Channel
@@ -47,9 +48,7 @@ class Monitor:
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
         deadline = None
-        while (
-            deadline is None or (hub.connections and time.monotonic() < deadline)
-        ) and not orphaned():
+        while (deadline is None or (hub.connections and time.monotonic() < deadline)) and not orphaned():
             _, ready_objects = hub.wait(1.0)
             pending: list[Outcome] = []
             for obj in ready_objects:
@@ -89,7 +88,8 @@ class Monitor:
                     self.broker.nack(o.ack_id)
                 elif o.settle == "quarantine":
                     log.error("moved delivery %s to dead letters: %s", o.ack_id, o.reason)
-                    self.broker.quarantine(o.ack_id, o.reason)
+                    assert o.message is not None  # every quarantine outcome carries its delivery
+                    quarantine(self.broker, self.store, o.message, o.reason)
         except Exception as exc:
             log.error(
                 "could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc

@@ -37,7 +37,8 @@ class Outbox:
         try:
             task = Task.from_dict(self.codec.decode(message.payload))
         except Exception as exc:
-            self.pending.append(Outcome(message.ack_id, "quarantine", reason=f"undecodable payload: {exc}"))
+            reason = f"undecodable payload: {exc}"
+            self.pending.append(Outcome(message.ack_id, "quarantine", reason=reason, message=message))
             return
         log.error("Failed '%s' (%s) - %s", task.func, task.label, reason)
         task.ack_failure = True

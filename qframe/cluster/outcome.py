@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from qframe.brokers.base import Message
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.stores.base import ResultMeta
@@ -27,6 +28,8 @@ class Outcome(NamedTuple):
     timed_out: float | None = None
     #: Why the payload was quarantined.
     reason: str = ""
+    #: The delivery itself, on a quarantine (its payload may have to be kept in the store).
+    message: Message | None = None
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:

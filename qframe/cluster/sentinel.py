@@ -17,7 +17,7 @@ from qframe.cluster.context import Context, boot
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.scheduling import SchedulerTicker
-from qframe.cluster.stat import Stat
+from qframe.cluster.stat import Stat, StatusWriter
 from qframe.cluster.worker import run_worker
 from qframe.drivers import make_broker
 from qframe.errors import BrokerError, QFrameError
@@ -54,6 +54,7 @@ class Sentinel:
         self.parent = parent
         self.workers: list[Child] = []
         self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
+        self.status = StatusWriter(self.config, context.keys)
         self._broker: Broker | None = None
 
     @property
@@ -66,8 +67,9 @@ class Sentinel:
     def disconnect(self) -> None:
         """Close every driver connection, so that no connection is copied into a fork.
 
-        Each reopens on its next use: the broker, and the scheduler with its client.
+        Each reopens on its next use: the broker, the status store, and the scheduler with its client.
         """
+        self.status.close()
         if hasattr(self, "scheduler"):
             self.scheduler.close()
         if self._broker is not None:
@@ -187,7 +189,7 @@ class Sentinel:
             return 0, 0
 
     def publish(self, status: str) -> None:
-        """Save the cluster's status heartbeat on the broker."""
+        """Save the cluster's signed status heartbeat in the status store."""
         stat = self.stat
         stat.status, stat.timestamp = status, time.time()
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
@@ -196,7 +198,7 @@ class Sentinel:
         for extra in self.hooks.collect_status(stat):
             stat.extra.update(extra)
         try:
-            self.broker.set_stat(stat.cluster_id, stat.to_bytes(), max(3.0, 3 * self.config.guard_cycle))
+            self.status.write(stat, max(3.0, 3 * self.config.guard_cycle))
         except BrokerError as exc:
             log.debug("could not publish status: %s", exc)
 

@@ -1,14 +1,40 @@
-"""The cluster's published status (``Stat``), a heartbeat with a short TTL."""
+"""The cluster's published status (``Stat``): a signed heartbeat with a short TTL.
+
+A status is JSON signed with the cluster's secret key (HMAC, as payloads are, under a salt
+of its own shared by every queue). Readers see only statuses that verify under their keys:
+a reader with another key sees none, and a forged or tampered status is ignored.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qframe.brokers.base import Broker
+from qframe.config import Config
+from qframe.drivers import key_file, make_store
+from qframe.errors import SignatureError, StoreError
+from qframe.serialize import Codec, secret_keys
+from qframe.stores.base import StatusStore, Store
+
+log = logging.getLogger("qframe")
+
+#: The signing salt of statuses: one for every queue, so ``qframe info`` lists them all.
+STATUS_SALT = "qframe-status"
+
+
+def status_codec(keys: Sequence[str]) -> Codec:
+    """The codec that signs and checks statuses (JSON, never pickle)."""
+    return Codec(keys, STATUS_SALT, serializer="json")
+
+
+def config_keys(config: Config) -> list[str]:
+    """The secret keys ``config`` signs with (the embedded broker's generated key by default)."""
+    return secret_keys(config.secret_key, config.secret_key_fallbacks, key_file(config), config.broker)
 
 
 @dataclass
@@ -38,22 +64,71 @@ class Stat:
         """Seconds since the cluster started."""
         return self.timestamp - self.started
 
-    def to_bytes(self) -> bytes:
-        """JSON, so reading a status never unpickles anything."""
-        return json.dumps(dataclasses.asdict(self), default=str).encode()
+    def to_bytes(self, codec: Codec) -> bytes:
+        """Signed JSON, so reading a status never unpickles anything."""
+        # plugins' extras may hold any value: str() what JSON cannot hold, as before signing
+        fields = json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        return codec.encode(fields)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Stat:
-        """Parse :meth:`to_bytes` output."""
-        return cls(**json.loads(data))
+    def from_bytes(cls, data: bytes, codec: Codec) -> Stat:
+        """Verify and parse :meth:`to_bytes` output; raise SignatureError, ValueError or TypeError."""
+        return cls(**codec.decode(data, json_only=True))
 
     @classmethod
-    def all(cls, broker: Broker) -> list[Stat]:
-        """Every live cluster status saved on ``broker``."""
+    def all(cls, store: Store, keys: Sequence[str]) -> list[Stat]:
+        """Every live status in ``store`` that verifies under ``keys`` (the others are ignored)."""
+        if not isinstance(store, StatusStore):
+            return []
+        codec = status_codec(keys)
         stats = []
-        for data in broker.get_stats():
+        for data in store.statuses():
             try:
-                stats.append(cls.from_bytes(data))
-            except (ValueError, TypeError):
-                continue
+                stats.append(cls.from_bytes(data, codec))
+            except (SignatureError, ValueError, TypeError) as exc:
+                log.debug("ignored a cluster status that does not verify: %s", exc)
         return stats
+
+
+def read_statuses(config: Config) -> list[Stat]:
+    """Every verified status in ``config``'s store, read with ``config``'s keys."""
+    keys = config_keys(config)
+    store = make_store(config)
+    try:
+        return Stat.all(store, keys)
+    finally:
+        store.close()
+
+
+class StatusWriter:
+    """Publishes one cluster's signed status to its status store (the result store by default).
+
+    The store opens on the first write; a store that fills no status role is reported
+    once, and an outage is logged at DEBUG (the next heartbeat tries again).
+    """
+
+    def __init__(self, config: Config, keys: Sequence[str]) -> None:
+        self.config = config
+        self.codec = status_codec(keys)
+        self._store: Store | None = None
+
+    def write(self, stat: Stat, ttl: float) -> None:
+        """Save ``stat`` so that it disappears after ``ttl`` seconds without a newer one."""
+        try:
+            if self._store is None:
+                self._store = make_store(self.config)
+                if not isinstance(self._store, StatusStore):
+                    log.warning(
+                        "store %s keeps no cluster statuses: qframe info will not list this cluster",
+                        type(self._store).__name__,
+                    )
+            if isinstance(self._store, StatusStore):
+                self._store.set_status(stat.cluster_id, stat.to_bytes(self.codec), ttl)
+        except StoreError as exc:
+            log.debug("could not publish status: %s", exc)
+
+    def close(self) -> None:
+        """Close the store, if it was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from qframe.brokers.base import Message
 from qframe.cluster.context import Context, Runtime, boot
 from qframe.cluster.outcome import Outcome, outcome
 from qframe.config import Config
@@ -49,8 +50,10 @@ def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
             message = pusher.recv()
             if message[0] == "stop":
                 break
-            for ack_id, attempts, envelope in message[1]:
-                result = execute(codec, results, runtime.hooks, config, ack_id, attempts, envelope)
+            for ack_id, attempts, envelope, message_id in message[1]:
+                result = execute(
+                    codec, results, runtime.hooks, config, ack_id, attempts, envelope, message_id
+                )
                 monitor = report(context, runtime, monitor, result)
                 pusher.send(("done",))
                 done += 1
@@ -85,13 +88,16 @@ def execute(
     ack_id: str,
     attempts: int,
     envelope: bytes,
+    message_id: str = "",
 ) -> Outcome:
     """Decode and run one task through ``qframe_execute_task``; never raises."""
     try:
         task = Task.from_dict(codec.decode(envelope))
     except Exception as exc:
         log.error("could not decode message %s: %s", ack_id, exc)
-        return Outcome(ack_id, "quarantine", reason=f"undecodable payload: {type(exc).__name__}: {exc}")
+        delivery = Message(ack_id, envelope, attempts, message_id)
+        reason = f"undecodable payload: {type(exc).__name__}: {exc}"
+        return Outcome(ack_id, "quarantine", reason=reason, message=delivery)
     hooks.pre_execute(task, attempts)
     started = time.time()
     try:

@@ -1,8 +1,13 @@
-"""The result Store ABC: task results saved idempotently by task id.
+"""The result Store ABC and the other roles a store driver can fill.
 
 A store keeps a few indexed fields of each result (:class:`ResultMeta`) beside an opaque,
 signed blob that only :mod:`qframe.serialize` decodes. Saving the same task id twice keeps
 one record (the later one), so a redelivered task never leaves two results.
+
+Roles are separate ABCs that one driver class may subclass together (the SQLite and Redis
+stores fill all of them): :class:`Store` (results), :class:`StatusStore` (cluster
+heartbeats) and :class:`DeadLetterStore` (the core's quarantine, for brokers that keep no
+dead letters).
 """
 
 from __future__ import annotations
@@ -100,3 +105,35 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for drivers without connections
         """Release connections; the instance is not used afterwards."""
+
+
+class StatusStore(abc.ABC):
+    """The role that keeps cluster heartbeats: short-lived, signed blobs (``Stat``).
+
+    A store driver fills it by subclassing it beside :class:`Store`; the result store is
+    the status store. Heartbeats of every queue live side by side.
+    """
+
+    @abc.abstractmethod
+    def set_status(self, key: str, value: bytes, ttl: float) -> None:
+        """Save ``value`` under ``key`` (replacing it); it disappears after ``ttl`` seconds."""
+
+    @abc.abstractmethod
+    def statuses(self) -> list[bytes]:
+        """Every live heartbeat, of every queue."""
+
+
+class DeadLetterStore(abc.ABC):
+    """The role that keeps messages moved aside, for brokers that keep no dead letters.
+
+    The core quarantines a message here (then acknowledges it on the broker) when the
+    broker's ``has_dead_letters`` is False; see :mod:`qframe.cluster.deadletters`.
+    """
+
+    @abc.abstractmethod
+    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
+        """Keep a message of ``queue`` aside with ``reason``; the same id again replaces it."""
+
+    @abc.abstractmethod
+    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+        """The messages kept aside for ``queue`` as ``(message_id, reason, payload)``, in any order."""

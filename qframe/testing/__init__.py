@@ -1,16 +1,29 @@
 """Test kit for plugin authors: conformance suites and server helpers.
 
-Subclass :class:`BrokerContract`, :class:`StoreContract` or :class:`ScheduleStoreContract`
-in a driver's tests and provide the fixtures they name; see ``docs/plugins.md``.
+Subclass :class:`BrokerContract`, :class:`StoreContract`, :class:`StatusStoreContract`,
+:class:`DeadLetterStoreContract`, :class:`ScheduleStoreContract` or
+:class:`~qframe.testing.processes.ProcessManagerContract` in a driver's tests and provide
+the fixtures they name; see ``docs/plugins.md``.
 """
 
-from qframe.testing.contracts import BrokerContract, StoreContract, make_meta, wait_until
+from qframe.testing.contracts import (
+    BrokerContract,
+    DeadLetterStoreContract,
+    StatusStoreContract,
+    StoreContract,
+    make_meta,
+    wait_until,
+)
+from qframe.testing.processes import ProcessManagerContract
 from qframe.testing.schedule_contract import ScheduleStoreContract
 from qframe.testing.servers import free_port, require_binary
 
 __all__ = [
     "BrokerContract",
+    "DeadLetterStoreContract",
+    "ProcessManagerContract",
     "ScheduleStoreContract",
+    "StatusStoreContract",
     "StoreContract",
     "free_port",
     "make_meta",

@@ -1,7 +1,9 @@
 """Conformance suites for broker and store drivers.
 
-A driver's tests subclass :class:`BrokerContract` / :class:`StoreContract` and provide
-fixtures that build instances against a **real** server::
+A driver's tests subclass :class:`BrokerContract` / :class:`StoreContract` (and, for each
+other role its store fills, :class:`StatusStoreContract` / :class:`DeadLetterStoreContract`,
+which share the ``store_factory`` fixture) and provide fixtures that build instances
+against a **real** server::
 
     class TestRedisBroker(BrokerContract):
         @pytest.fixture
@@ -25,7 +27,7 @@ import pytest
 
 from qframe.brokers.base import Broker
 from qframe.errors import BrokerError
-from qframe.stores.base import ResultMeta, Store
+from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store
 
 BrokerFactory = Callable[[str, float], Broker]
 StoreFactory = Callable[..., Store]
@@ -195,6 +197,8 @@ class BrokerContract:
         assert time.monotonic() - start >= 0.25
 
     def test_quarantine_keeps_the_message_aside(self, broker: Broker) -> None:
+        if not broker.has_dead_letters:
+            pytest.skip("has_dead_letters=False: the core keeps this broker's dead letters in the store")
         message_id = broker.enqueue(b"tampered")
         [message] = broker.dequeue(1)
         broker.quarantine(message.ack_id, "bad signature")
@@ -245,12 +249,6 @@ class BrokerContract:
         with pytest.raises(BrokerError):
             dead_broker.ping()
         assert time.monotonic() - start < 15
-
-    def test_heartbeat_expires(self, broker: Broker) -> None:
-        key = uuid.uuid4().hex
-        broker.set_stat(key, b"alive:" + key.encode(), ttl=1.0)
-        assert b"alive:" + key.encode() in broker.get_stats()
-        wait_until(lambda: b"alive:" + key.encode() not in broker.get_stats(), timeout=5)
 
 
 def broker_enqueue_later(broker: Broker) -> Callable[[], None]:
@@ -401,3 +399,89 @@ class StoreContract:
         store.purge()
         assert store.get(meta.id) is None
         assert store.tally().successes == 0
+
+
+class StatusStoreContract:
+    """The status role of ``qframe/stores/base.py`` (cluster heartbeats), as tests."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        """Return ``factory(save_limit=0)`` building the status store on a live server."""
+        raise NotImplementedError("a StatusStoreContract subclass provides store_factory")
+
+    @pytest.fixture
+    def status_store(self, store_factory: StoreFactory) -> Iterator[StatusStore]:
+        """A status store."""
+        store = store_factory()
+        assert isinstance(store, StatusStore), f"{type(store).__name__} does not fill the StatusStore role"
+        yield store
+        store.close()
+
+    def test_status_is_listed_until_its_ttl_runs_out(self, status_store: StatusStore) -> None:
+        key = uuid.uuid4().hex
+        status_store.set_status(key, b"alive:" + key.encode(), ttl=1.0)
+        assert b"alive:" + key.encode() in status_store.statuses()
+        wait_until(lambda: b"alive:" + key.encode() not in status_store.statuses(), timeout=5)
+
+    def test_every_live_status_is_listed_and_a_new_one_replaces_its_key(
+        self, status_store: StatusStore, store_factory: StoreFactory
+    ) -> None:
+        other = store_factory()  # another process or host publishing beside this one
+        assert isinstance(other, StatusStore)
+        one, two = uuid.uuid4().hex, uuid.uuid4().hex
+        try:
+            status_store.set_status(one, f"{one}:1".encode(), ttl=30)
+            other.set_status(two, f"{two}:1".encode(), ttl=30)
+            status_store.set_status(one, f"{one}:2".encode(), ttl=30)
+            mine = [s for s in other.statuses() if s.split(b":")[0] in (one.encode(), two.encode())]
+            assert sorted(mine) == sorted([f"{one}:2".encode(), f"{two}:1".encode()])
+        finally:
+            other.close()
+
+
+class DeadLetterStoreContract:
+    """The dead-letter role of ``qframe/stores/base.py`` (the core's quarantine), as tests."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        """Return ``factory(save_limit=0)`` building the dead-letter store on a live server."""
+        raise NotImplementedError("a DeadLetterStoreContract subclass provides store_factory")
+
+    @pytest.fixture
+    def dead_letter_store(self, store_factory: StoreFactory) -> Iterator[DeadLetterStore]:
+        """A dead-letter store."""
+        store = store_factory()
+        assert isinstance(store, DeadLetterStore), f"{type(store).__name__} does not fill the role"
+        yield store
+        store.close()
+
+    def test_quarantined_message_is_listed_with_its_reason_and_payload(
+        self, dead_letter_store: DeadLetterStore
+    ) -> None:
+        queue = f"dead-{uuid.uuid4().hex[:10]}"
+        assert dead_letter_store.dead_letters(queue) == []
+        dead_letter_store.quarantine(queue, "m-1", "bad signature", b"tampered")
+        dead_letter_store.quarantine(queue, "m-2", "undecodable payload", b"\x00\xff")
+        assert sorted(dead_letter_store.dead_letters(queue)) == [
+            ("m-1", "bad signature", b"tampered"),
+            ("m-2", "undecodable payload", b"\x00\xff"),
+        ]
+
+    def test_the_same_message_again_is_kept_once(self, dead_letter_store: DeadLetterStore) -> None:
+        queue = f"dead-{uuid.uuid4().hex[:10]}"
+        dead_letter_store.quarantine(queue, "m-1", "first", b"p")
+        dead_letter_store.quarantine(queue, "m-1", "again", b"p")
+        assert dead_letter_store.dead_letters(queue) == [("m-1", "again", b"p")]
+
+    def test_dead_letters_are_kept_per_queue(
+        self, dead_letter_store: DeadLetterStore, store_factory: StoreFactory
+    ) -> None:
+        one, two = f"dead-{uuid.uuid4().hex[:10]}", f"dead-{uuid.uuid4().hex[:10]}"
+        dead_letter_store.quarantine(one, "m-1", "r", b"one")
+        reader = store_factory()
+        assert isinstance(reader, DeadLetterStore)
+        try:
+            assert reader.dead_letters(one) == [("m-1", "r", b"one")]
+            assert reader.dead_letters(two) == []
+        finally:
+            reader.close()

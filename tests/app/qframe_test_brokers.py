@@ -7,6 +7,7 @@ from typing import Any
 
 from qframe.builtin.sqlite import SQLiteBroker
 from qframe.errors import BrokerError
+from qframe.stores.base import Store
 
 
 class WarningsFail(SQLiteBroker):
@@ -25,3 +26,15 @@ class ChildrenFail(SQLiteBroker):
         if os.getpid() != ChildrenFail.main_pid:
             raise BrokerError("server went away")
         super().__init__(*args, **kwargs)
+
+
+class NoDeadLetters(SQLiteBroker):
+    """The embedded broker as a broker without dead letters: the core keeps them in the store."""
+
+    has_dead_letters = False
+
+
+#: A store that fills the results role only (its methods do nothing): no statuses, no dead letters.
+ResultsOnly = type(
+    "ResultsOnly", (Store,), {name: lambda *args, **kwargs: None for name in Store.__abstractmethods__}
+)

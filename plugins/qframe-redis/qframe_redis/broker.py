@@ -11,8 +11,7 @@ Layout of queue ``default`` with the default prefix (one hash tag, so one cluste
     qframe:{default}:dead          hash  id -> quarantine reason
     qframe:{default}:dead:payload  hash  id -> payload of a quarantined message
 
-Heartbeats live outside the queues: ``qframe:stat:<key>`` (a string with a PX expiry)
-and the registry ``qframe:stats`` (a sorted set of stat keys by expiry time).
+Cluster heartbeats are the store's (:class:`qframe_redis.store.RedisStore`), not the broker's.
 """
 
 from __future__ import annotations
@@ -39,8 +38,6 @@ from qframe_redis.scripts import BROKER_SCRIPTS, Link
 #: Longest single blocking call inside ``dequeue`` (seconds), so that due delayed
 #: messages and expired leases are noticed while waiting.
 BLOCK_CAP = 1.0
-#: How long (ms) a heartbeat's registry entry outlives its expiry (clock skew margin).
-STAT_GRACE_MS = 60_000
 #: Messages per enqueue script call in ``enqueue_many``.
 CHUNK = 1000
 
@@ -76,6 +73,8 @@ class RedisBroker(Broker):
     ``options`` are redis-py keyword options plus ``prefix`` (key prefix, default
     ``qframe``) and ``cluster`` (True to treat a ``redis://`` URL as a cluster node).
     """
+
+    has_dead_letters = True
 
     def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
         """Describe the queue; nothing connects until the first call."""
@@ -276,40 +275,6 @@ class RedisBroker(Broker):
     def info(self) -> str:
         """One line describing the broker (password hidden)."""
         return f"RedisBroker {redacted(self.url)} queue={self.queue} prefix={self.prefix}"
-
-    # -- cluster heartbeats ----------------------------------------------------------------
-    def _stat_key(self, key: str) -> str:
-        return f"{self.prefix}:stat:{key}"
-
-    def set_stat(self, key: str, value: bytes, ttl: float) -> None:
-        """Save a heartbeat as ``{prefix}:stat:<key>`` expiring after ``ttl`` seconds."""
-        ttl_ms = max(1, round(ttl * 1000))
-        with self._errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.set(self._stat_key(key), value, px=ttl_ms)
-            pipe.zadd(f"{self.prefix}:stats", {key: time.time() * 1000 + ttl_ms})
-            pipe.execute()
-
-    def get_stats(self) -> list[bytes]:
-        """Every live heartbeat under this prefix (all queues).
-
-        The registry ``{prefix}:stats`` names the stat keys, so no SCAN is needed (it
-        works the same on a cluster). Entries are pruned a minute after their expiry, a
-        margin for clocks that differ between hosts; the keys' own PX expiry decides.
-        """
-        registry = f"{self.prefix}:stats"
-        with self._errors():
-            client = self.client
-            client.zremrangebyscore(registry, "-inf", time.time() * 1000 - STAT_GRACE_MS)
-            members = cast("list[bytes]", client.zrange(registry, 0, -1))
-            keys = [_text(k) for k in members]
-            if not keys:
-                return []
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.get(self._stat_key(key))
-            values = pipe.execute()
-        return [bytes(v) for v in values if v is not None]
 
     def close(self) -> None:
         """Release the connections."""

@@ -13,7 +13,8 @@ Every keyword option that is not the driver's own (``prefix``, ``cluster``,
 ``result_ttl``) goes to redis-py unchanged, except ``decode_responses`` (always off:
 payloads are bytes). The defaults bound every call: a 2 s connect
 timeout, a 5 s socket timeout and a few retries with a capped exponential backoff, so a
-call during an outage raises :class:`~qframe.errors.BrokerError` after a few seconds.
+call during an outage raises :class:`~qframe.errors.BrokerError` (the broker's calls) or
+:class:`~qframe.errors.StoreError` (the store's) after a few seconds.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from qframe.errors import BrokerError, ConfigError
+from qframe.errors import BrokerError, ConfigError, QFrameError
 
 #: A connected client: a single server (also a Sentinel-managed master) or a cluster.
 Client = redis.Redis | RedisCluster
@@ -179,13 +180,18 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def connect(url: str | None, options: Mapping[str, Any], what: str = "redis") -> Client:
+def connect(
+    url: str | None,
+    options: Mapping[str, Any],
+    what: str = "redis",
+    error: type[QFrameError] = BrokerError,
+) -> Client:
     """Build a (lazily connecting where redis-py allows) client for ``url``.
 
     ``options`` are the driver's options; ``cluster=True`` selects Redis Cluster for a
     ``redis://`` URL. A cluster client connects here (it must read the slot map), so an
-    unreachable cluster raises :class:`~qframe.errors.BrokerError` from this call;
-    ``what`` names the caller in error messages.
+    unreachable cluster raises ``error`` (:class:`~qframe.errors.BrokerError` by default)
+    from this call; ``what`` names the caller in error messages.
     """
     own, kwargs = split_options(options)
     cluster = _truthy(own.get("cluster", False))
@@ -194,7 +200,7 @@ def connect(url: str | None, options: Mapping[str, Any], what: str = "redis") ->
     kwargs.setdefault("socket_timeout", 5.0)
     kwargs.setdefault("retry", default_retry())
     kwargs["decode_responses"] = False  # payloads and blobs are bytes
-    with translate_errors(target.url, what):
+    with translate_errors(target.url, what, error):
         if target.kind == "single":
             return redis.Redis.from_url(target.url, **kwargs)
         if target.kind == "sentinel":
@@ -217,14 +223,16 @@ def connect(url: str | None, options: Mapping[str, Any], what: str = "redis") ->
 
 
 @contextlib.contextmanager
-def translate_errors(url: str | None, what: str = "redis") -> Iterator[None]:
-    """Turn redis-py errors raised inside the block into one-line BrokerErrors."""
+def translate_errors(
+    url: str | None, what: str = "redis", error: type[QFrameError] = BrokerError
+) -> Iterator[None]:
+    """Turn redis-py errors raised inside the block into one-line ``error`` exceptions."""
     try:
         yield
     except UNREACHABLE as exc:
-        raise BrokerError(f"{what} at {redacted(url)} is unreachable: {_detail(exc)}") from exc
+        raise error(f"{what} at {redacted(url)} is unreachable: {_detail(exc)}") from exc
     except redis.exceptions.RedisError as exc:
-        raise BrokerError(f"{what} at {redacted(url)} failed: {_detail(exc)}") from exc
+        raise error(f"{what} at {redacted(url)} failed: {_detail(exc)}") from exc
 
 
 def _detail(exc: BaseException, limit: int = 200) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
+from qframe.errors import BrokerError, QFrameError
 from qframe_redis.connection import Client, connect, translate_errors
 
 BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
@@ -47,10 +48,16 @@ class Link:
     """A broker's or store's redis-py client, connected on first use, with its scripts."""
 
     def __init__(
-        self, url: str | None, options: dict[str, Any], role: str, names: tuple[str, ...], prelude: str
+        self,
+        url: str | None,
+        options: dict[str, Any],
+        role: str,
+        names: tuple[str, ...],
+        prelude: str,
+        error: type[QFrameError] = BrokerError,
     ) -> None:
-        """Describe the link (``role`` names it in errors); nothing connects yet."""
-        self.url, self.options, self.role = url, options, role
+        """Describe the link (``role`` names it in errors, raised as ``error``); nothing connects yet."""
+        self.url, self.options, self.role, self.error = url, options, role, error
         self.names, self.prelude = names, prelude
         self._client: Client | None = None
         self._scripts: Scripts | None = None
@@ -59,7 +66,7 @@ class Link:
     def client(self) -> Client:
         """The redis-py client, connected on first use."""
         if self._client is None:
-            self._client = connect(self.url, self.options, self.role)
+            self._client = connect(self.url, self.options, self.role, self.error)
         return self._client
 
     def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
@@ -69,8 +76,8 @@ class Link:
         return self._scripts(name, keys, args)
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
-        """Turn redis-py errors into one-line :class:`~qframe.errors.BrokerError`."""
-        return translate_errors(self.url, self.role)
+        """Turn redis-py errors into one-line errors of the link's class."""
+        return translate_errors(self.url, self.role, self.error)
 
     def close(self) -> None:
         """Release the connections."""

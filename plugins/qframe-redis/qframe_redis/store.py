@@ -8,7 +8,11 @@ that ``save_limit`` trims and ``tally`` counts, and, for results someone waits f
 blocks on.
 See ``qframe_redis/lua/store_common.lua`` for the full layout.
 
-The store also fills the :class:`~qframe.schedulers.ScheduleStore` role, under the hash tag
+The store also fills the status and dead-letter roles, under the same hash tag:
+``{prefix}:{results}:stat:<key>`` (a heartbeat, a string with a PX expiry) listed in the
+registry ``{prefix}:{results}:stats`` (a sorted set of keys by expiry), and, per queue,
+``{prefix}:{results}:dead:<queue>`` (id -> reason) with ``dead-payload:<queue>`` (id -> payload).
+It also fills the :class:`~qframe.schedulers.ScheduleStore` role, under the hash tag
 ``{schedules}``: the hash ``{prefix}:{schedules}:all`` (schedule id -> blob) and one string
 ``{prefix}:{schedules}:slot:<id>:<slot>`` per claimed slot, written with ``SET NX PX``.
 """
@@ -20,8 +24,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+from qframe.errors import StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import ResultMeta, Store, Tally
+from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
@@ -34,10 +39,12 @@ from qframe_redis.scripts import STORE_SCRIPTS, Link
 CHUNK = 500
 #: Longest single blocking call inside ``wait`` (seconds), well below the socket timeout.
 BLOCK_CAP = 2.0
+#: How long (ms) a heartbeat's registry entry outlives its expiry (clock skew margin).
+STAT_GRACE_MS = 60_000
 
 
-class RedisStore(Store, ScheduleStore):
-    """Results (and schedules) on Redis (single server, Sentinel or Cluster).
+class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
+    """Results, cluster statuses, dead letters and schedules on Redis (single server, Sentinel or Cluster).
 
     ``options`` are redis-py keyword options plus ``prefix`` (default ``qframe``),
     ``cluster`` (True to treat a ``redis://`` URL as a cluster node) and ``result_ttl``
@@ -56,7 +63,7 @@ class RedisStore(Store, ScheduleStore):
         self.index_keys = [self.base + name for name in names]
         #: Prefix of every schedule key (its own hash tag: schedules never meet results).
         self.schedule_base = f"{self.prefix}:{{schedules}}:"
-        self._link = Link(url, self.options, "redis store", STORE_SCRIPTS, "store_common")
+        self._link = Link(url, self.options, "redis store", STORE_SCRIPTS, "store_common", StoreError)
 
     @property
     def client(self) -> Client:
@@ -160,6 +167,58 @@ class RedisStore(Store, ScheduleStore):
         with self._errors():
             ok, failed, busy = self._run("tally", "-inf" if since is None else repr(float(since)))
         return Tally(successes=int(ok), failures=int(failed), busy=float(busy))
+
+    # -- cluster statuses ----------------------------------------------------------------
+    def set_status(self, key: str, value: bytes, ttl: float) -> None:
+        """Save a heartbeat as ``stat:<key>`` expiring after ``ttl`` seconds, and register it."""
+        ttl_ms = max(1, round(ttl * 1000))
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(f"{self.base}stat:{key}", value, px=ttl_ms)
+            pipe.zadd(f"{self.base}stats", {key: time.time() * 1000 + ttl_ms})
+            pipe.execute()
+
+    def statuses(self) -> list[bytes]:
+        """Every live heartbeat under this prefix (all queues).
+
+        The registry names the heartbeat keys, so no SCAN is needed. Entries are pruned a
+        minute after their expiry, a margin for clocks that differ between hosts; the
+        keys' own PX expiry decides what is live.
+        """
+        registry = f"{self.base}stats"
+        with self._errors():
+            client = self.client
+            client.zremrangebyscore(registry, "-inf", time.time() * 1000 - STAT_GRACE_MS)
+            keys = cast("list[bytes]", client.zrange(registry, 0, -1))
+            if not keys:
+                return []
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(f"{self.base}stat:".encode() + key)
+            values = pipe.execute()
+        return [bytes(v) for v in values if v is not None]
+
+    # -- dead letters ----------------------------------------------------------------------
+    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
+        """Keep a message of ``queue`` aside (reason and payload in one transaction)."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(f"{self.base}dead:{queue}", message_id, reason)
+            pipe.hset(f"{self.base}dead-payload:{queue}", message_id, payload)
+            pipe.execute()
+
+    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+        """The messages kept aside for ``queue`` (hash order: no promised order)."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(f"{self.base}dead:{queue}")
+            pipe.hgetall(f"{self.base}dead-payload:{queue}")
+            reasons, payloads = pipe.execute()
+        return [
+            (bytes(message_id).decode(), bytes(reason).decode(), bytes(payloads[message_id]))
+            for message_id, reason in reasons.items()
+            if message_id in payloads
+        ]
 
     # -- schedules -----------------------------------------------------------------------
     def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:

@@ -77,10 +77,11 @@ def test_cluster_spreads_queues_but_keeps_each_in_one_slot(
         broker.purge()
 
 
-def test_cluster_store_and_stats(redis_cluster: Any, key_prefix: str, cleanup: list[Any]) -> None:
+def test_cluster_store_keeps_every_role_in_one_slot(
+    redis_cluster: Any, key_prefix: str, cleanup: list[Any]
+) -> None:
     store = RedisStore(redis_cluster.url, prefix=key_prefix, save_limit=2)
-    broker = RedisBroker(redis_cluster.url, "stats", prefix=key_prefix)
-    cleanup += [store, broker]
+    cleanup.append(store)
     base = time.time()
     metas = [make_meta(group="g", stopped=base + i) for i in range(4)]
     store.save_many([(m, str(i).encode()) for i, m in enumerate(metas)])
@@ -88,10 +89,15 @@ def test_cluster_store_and_stats(redis_cluster: Any, key_prefix: str, cleanup: l
     keys = _all_keys(store.client, f"{key_prefix}:*")
     assert len({key_slot(k) for k in keys}) == 1
     for i in range(6):
-        broker.set_stat(f"node{i}", f"beat{i}".encode(), ttl=5)  # keys on several nodes
-    assert sorted(broker.get_stats()) == [f"beat{i}".encode() for i in range(6)]
+        store.set_status(f"node{i}", f"beat{i}".encode(), ttl=5)
+    assert sorted(store.statuses()) == [f"beat{i}".encode() for i in range(6)]
+    store.quarantine("q", "m1", "bad signature", b"payload")
+    assert store.dead_letters("q") == [("m1", "bad signature", b"payload")]
+    keys = _all_keys(store.client, f"{key_prefix}:*")
+    assert len({key_slot(k) for k in keys}) == 1
     store.purge()
-    assert _all_keys(store.client, f"{key_prefix}:{{results}}:*") == []
+    left = _all_keys(store.client, f"{key_prefix}:{{results}}:*")
+    assert all(b":stat" in k or b":dead" in k for k in left)  # purge deletes results only
 
 
 def test_cluster_warnings_check_every_primary(redis_cluster: Any, cleanup: list[Any]) -> None:

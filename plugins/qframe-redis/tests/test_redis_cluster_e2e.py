@@ -10,9 +10,12 @@ so the tests count real executions, not only results.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -241,3 +244,26 @@ def test_enqueue_while_redis_is_down_raises_and_stores_nothing(make_lab: Any) ->
         assert admin.keys("qframe:{results}:*") == []
     finally:
         admin.close()
+
+
+@pytest.mark.timeout(90)
+def test_qframe_info_lists_a_running_cluster_from_the_redis_store_to_its_key_holders(make_lab: Any) -> None:
+    lab = make_lab()
+    cluster = lab.cluster()
+
+    def info(**env: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "qframe", "info", "--json"],
+            cwd=APP,
+            env={**os.environ, **lab.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    [shown] = wait_until(lambda: info()["clusters"], timeout=20)
+    assert (shown["name"], shown["pid"]) == (lab.name, cluster.process.pid)
+    assert info(QFRAME_SECRET_KEY="another key")["clusters"] == []
+    assert cluster.stop() == 0

@@ -13,8 +13,17 @@ from typing import Any
 import pytest
 
 from qframe.brokers.base import Broker
+from qframe.errors import StoreError
 from qframe.stores.base import Store, Tally
-from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract, free_port, make_meta
+from qframe.testing import (
+    BrokerContract,
+    DeadLetterStoreContract,
+    ScheduleStoreContract,
+    StatusStoreContract,
+    StoreContract,
+    free_port,
+    make_meta,
+)
 from qframe.testing.schedule_contract import ScheduleStoreFactory
 from qframe_redis import RedisBroker, RedisStore
 
@@ -33,8 +42,8 @@ class TestRedisBroker(BrokerContract):
         return RedisBroker(f"redis://127.0.0.1:{free_port()}/0", "q", lease=5)
 
 
-class TestRedisStore(StoreContract):
-    """StoreContract on one server."""
+class TestRedisStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
+    """The store's three role contracts on one server."""
 
     @pytest.fixture
     def store_factory(self, redis_url: str, key_prefix: str) -> Any:
@@ -243,15 +252,37 @@ def test_purge_removes_every_key_of_a_queue(broker: RedisBroker) -> None:
     assert broker.dead_letters() == []
 
 
-def test_stats_are_shared_across_queues(redis_url: str, key_prefix: str, cleanup: list[Any]) -> None:
-    one = RedisBroker(redis_url, "one", prefix=key_prefix)
-    two = RedisBroker(redis_url, "two", prefix=key_prefix)
+def test_statuses_live_under_the_store_hash_tag_and_expire_by_themselves(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    one, two = RedisStore(redis_url, prefix=key_prefix), RedisStore(redis_url, prefix=key_prefix)
     cleanup += [one, two]
-    one.set_stat("a", b"A", ttl=5)
-    two.set_stat("b", b"B", ttl=5)
-    one.set_stat("a", b"A2", ttl=5)
-    assert sorted(one.get_stats()) == [b"A2", b"B"]
-    assert two.client.pttl(f"{key_prefix}:stat:a") > 0
+    one.set_status("a", b"A", ttl=5)
+    two.set_status("b", b"B", ttl=5)
+    one.set_status("a", b"A2", ttl=5)
+    assert sorted(one.statuses()) == [b"A2", b"B"]
+    assert two.client.pttl(f"{key_prefix}:{{results}}:stat:a") > 0
+
+
+def test_dead_letters_live_under_the_store_hash_tag(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    cleanup.append(store)
+    store.quarantine("q", "m1", "bad signature", b"payload")
+    assert sorted(store.client.keys(f"{key_prefix}:*")) == [
+        f"{key_prefix}:{{results}}:dead-payload:q".encode(),
+        f"{key_prefix}:{{results}}:dead:q".encode(),
+    ]
+
+
+def test_an_unreachable_store_raises_store_error_in_one_line() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(
+        StoreError, match=r"^redis store at redis://127\.0\.0\.1:\d+/0 is unreachable: "
+    ) as error:
+        store.get("any")
+    assert "\n" not in str(error.value)
 
 
 def test_tally_busy_follows_saves_resaves_and_deletes(

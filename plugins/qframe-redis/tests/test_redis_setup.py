@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from redis.cluster import key_slot
 
-from qframe.errors import BrokerError, ConfigError
+from qframe.errors import BrokerError, ConfigError, StoreError
 from qframe.testing import free_port, make_meta, wait_until
 from qframe_redis import RedisBroker, RedisStore
 from qframe_redis.broker import queue_keys
@@ -153,7 +153,7 @@ def test_crash_and_restart_keep_messages_and_leases(own_redis_server: Any, clean
     unreachable = r"redis broker at redis://127\.0\.0\.1:\d+/0 is unreachable"
     with pytest.raises(BrokerError, match=unreachable):
         broker.enqueue(b"lost")
-    with pytest.raises(BrokerError):
+    with pytest.raises(StoreError, match=r"redis store at redis://127\.0\.0\.1:\d+/0 is unreachable"):
         store.get(meta.id)
     assert time.monotonic() - start < 10  # three calls, each bounded by the retry policy
 
