@@ -19,6 +19,7 @@ from typing import Any
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError
 from qframe.stores.base import ResultMeta, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
@@ -46,6 +47,11 @@ CREATE TABLE IF NOT EXISTS qframe_results (
 CREATE INDEX IF NOT EXISTS qframe_results_group ON qframe_results (grp, stopped);
 CREATE INDEX IF NOT EXISTS qframe_results_success ON qframe_results (success, stopped);
 CREATE INDEX IF NOT EXISTS qframe_results_stopped ON qframe_results (stopped);
+CREATE TABLE IF NOT EXISTS qframe_held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, payload BLOB NOT NULL,
+    due REAL NOT NULL, claimed_until REAL NOT NULL DEFAULT 0, token TEXT
+);
+CREATE INDEX IF NOT EXISTS qframe_held_due ON qframe_held (queue, due);
 """
 
 
@@ -123,6 +129,16 @@ def _split(ack_id: str) -> tuple[int, str]:
 
 class SQLiteBroker(Broker):
     """The embedded broker: a table of messages with leases, in a local file."""
+
+    fifo = True
+    exact_sizes = True
+    can_release = True
+    #: SQLite's default row limit (SQLITE_MAX_LENGTH, 10**9 bytes) less room for the other columns.
+    max_payload = 999_000_000
+    max_delay = None
+    lease_resolution = 0.001
+    has_dead_letters = True
+    blocking_dequeue = False
 
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
@@ -283,7 +299,7 @@ class SQLiteBroker(Broker):
         self.db.close()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(Store, DelayStore):
     """The embedded result store, in the same file as the broker by default."""
 
     def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
@@ -350,6 +366,37 @@ class SQLiteStore(Store):
     def purge(self) -> None:
         """Delete every result."""
         self.db.execute("DELETE FROM qframe_results")
+
+    # -- held delays -------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Insert one held task."""
+        sql = "INSERT INTO qframe_held (queue, payload, due) VALUES (?, ?, ?) RETURNING id"
+        rows = self.db.execute(sql, (queue, payload, due))
+        return str(rows[0][0])
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease due held tasks with one ``UPDATE ... RETURNING`` (one claimant per entry)."""
+        now, token = time.time(), secrets.token_hex(8)
+        rows = self.db.execute(
+            "UPDATE qframe_held SET claimed_until = ?, token = ? WHERE id IN (SELECT id FROM qframe_held "
+            "WHERE queue = ? AND due <= ? AND claimed_until <= ? ORDER BY due, id LIMIT ?) "
+            "RETURNING id, payload, due",
+            (now + lease, token, queue, until, now, limit),
+        )
+        return sorted(
+            (HeldTask(str(row), token, payload, due) for row, payload, due in rows), key=lambda t: t.due
+        )
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete held tasks whose claim still holds them."""
+        self.db.executemany(
+            "DELETE FROM qframe_held WHERE id = ? AND queue = ? AND token = ?",
+            [(int(t.id), queue, t.claim) for t in tasks],
+        )
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of a queue."""
+        return int(self.db.execute("SELECT count(*) FROM qframe_held WHERE queue = ?", (queue,))[0][0])
 
     def close(self) -> None:
         """Close the connection."""

@@ -17,7 +17,7 @@ from redis.commands.core import Script
 from qframe_redis.connection import Client, connect, translate_errors
 
 BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
-STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge")
+STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge", "held")
 
 
 @cache

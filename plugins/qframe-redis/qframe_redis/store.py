@@ -5,18 +5,22 @@ call saves a whole batch atomically: the result hashes ``{prefix}:{results}:r:<i
 (blob plus metadata), the group indexes, the success/failure indexes by stopped time
 that ``save_limit`` trims and ``tally`` counts, and, for results someone waits for
 (``waiting:<id>``), the list ``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait`
-blocks on.
+blocks on. Held delayed tasks (the :class:`~qframe.stores.delays.DelayStore` role) live
+beside them, per queue, under ``{prefix}:{results}:held*:<queue>`` (``lua/held.lua``).
 See ``qframe_redis/lua/store_common.lua`` for the full layout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 from qframe.stores.base import ResultMeta, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
@@ -31,7 +35,7 @@ CHUNK = 500
 BLOCK_CAP = 2.0
 
 
-class RedisStore(Store):
+class RedisStore(Store, DelayStore):
     """Results on Redis (single server, Sentinel or Cluster).
 
     ``options`` are redis-py keyword options plus ``prefix`` (default ``qframe``),
@@ -153,6 +157,37 @@ class RedisStore(Store):
         with self._errors():
             ok, failed, busy = self._run("tally", "-inf" if since is None else repr(float(since)))
         return Tally(successes=int(ok), failures=int(failed), busy=float(busy))
+
+    # -- held delays -------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Keep a held task in the queue's sorted set of due times."""
+        entry_id = os.urandom(16).hex()
+        with self._errors():
+            self._run("held", "hold", queue, entry_id, payload, repr(float(due)))
+        return entry_id
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease due held tasks in one script call (one claimant per entry)."""
+        token = os.urandom(8).hex()
+        bound = "+inf" if until == math.inf else repr(float(until))
+        with self._errors():
+            reply = self._run("held", "claim", queue, bound, max(1, round(lease * 1000)), limit, token)
+        return [
+            HeldTask(bytes(reply[i]).decode(), token, bytes(reply[i + 1]), float(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete held tasks whose claim still holds them, in one script call."""
+        if tasks:
+            args = [part for task in tasks for part in (task.id, task.claim)]
+            with self._errors():
+                self._run("held", "drop", queue, *args)
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of a queue, claimed or not."""
+        with self._errors():
+            return int(self._run("held", "count", queue))
 
     def info(self) -> str:
         """One line describing the store (password hidden)."""
