@@ -25,3 +25,7 @@ class BrokerError(QFrameError):
 
 class TaskImportError(QFrameError):
     """A task's dotted path does not resolve to a callable."""
+
+
+class PayloadTooLarge(QFrameError):
+    """A task's signed payload is larger than its broker's ``max_payload``; nothing was stored."""

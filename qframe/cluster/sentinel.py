@@ -16,11 +16,12 @@ from typing import Any
 import pluggy
 
 from qframe.cluster.context import Context, boot
+from qframe.cluster.delays import release_due
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.stat import Stat
 from qframe.cluster.worker import run_worker
-from qframe.drivers import load, make_broker
+from qframe.drivers import load, make_broker, make_store
 from qframe.errors import BrokerError, QFrameError
 from qframe.plugins import notify
 from qframe.processes import ChildProcess, ProcessManager
@@ -69,6 +70,7 @@ class Sentinel:
         log.info("%s guarding cluster at %s", self.name, os.getpid())
         self.pusher = self.spawn_commanded("pusher", run_pusher)
         self.broker = make_broker(self.config)
+        self.store = make_store(self.config)
         try:
             for warning in self.broker.warnings():
                 log.warning("%s", warning)
@@ -131,6 +133,7 @@ class Sentinel:
                 next_tick = time.monotonic() + self.config.guard_cycle
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
                 notify(self.pm, "qframe_sentinel_tick", stat=self.stat, config=self.config)
+                release_due(self.store, self.broker, time.time())
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""
@@ -208,6 +211,7 @@ class Sentinel:
         self.finish(self.monitor)
         self.publish("Stopped")
         self.broker.close()
+        self.store.close()
 
     def kill_children(self) -> None:
         """SIGKILL every child started so far (after a failure, so none outlives the sentinel)."""
