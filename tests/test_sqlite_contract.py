@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from qframe_test_brokers import Limited
 
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore, db_path
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, StoreContract
+from qframe.testing import BrokerContract, DelayStoreContract, StoreContract
 from qframe.testing.contracts import BrokerFactory, StoreFactory
 
 
@@ -25,7 +26,22 @@ class TestSQLiteBroker(BrokerContract):
         return broker
 
 
-class TestSQLiteStore(StoreContract):
+class TestBrokerDeclaringLittle(BrokerContract):
+    """The suite adapts to a broker that promises only the base contract (SQS-like limits)."""
+
+    @pytest.fixture
+    def broker_factory(self, tmp_path: Path) -> BrokerFactory:
+        url = f"sqlite:///{tmp_path}/q.db"
+        return lambda queue, lease: Limited(url, queue, lease=lease)
+
+    @pytest.fixture
+    def dead_broker(self, tmp_path: Path) -> SQLiteBroker:
+        broker = Limited(f"sqlite:///{tmp_path}/gone/q.db", "q")
+        broker.close()
+        return broker
+
+
+class TestSQLiteStore(StoreContract, DelayStoreContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         url = f"sqlite:///{tmp_path}/results.db"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from qframe.builtin.memory import MemoryBroker
 from qframe.builtin.sqlite import SQLiteBroker
 from qframe.errors import BrokerError
 
@@ -25,3 +27,46 @@ class ChildrenFail(SQLiteBroker):
         if os.getpid() != ChildrenFail.main_pid:
             raise BrokerError("server went away")
         super().__init__(*args, **kwargs)
+
+
+class ShortDelays(SQLiteBroker):
+    """SQLite declaring that it holds a delay of at most one second (longer ones: the core)."""
+
+    max_delay = 1.0
+
+
+class Limited(SQLiteBroker):
+    """SQLite declaring no promises beyond the base contract, and SQS-like small limits."""
+
+    fifo = False
+    exact_sizes = False
+    can_release = False
+    max_payload = 4096
+    max_delay = 1.0
+    lease_resolution = 0.8
+    has_dead_letters = False
+    blocking_dequeue = False
+
+
+class ShortMemory(MemoryBroker):
+    """The memory broker with SQS-like limits: 2 KiB payloads, one second of native delay."""
+
+    max_payload = 2048
+    max_delay = 1.0
+
+
+class FewerIds(MemoryBroker):
+    """A memory broker whose ``enqueue_many`` breaks the contract: one id short."""
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        return super().enqueue_many(payloads)[:-1]
+
+
+class Unreachable(ShortMemory):
+    """A broker whose server is gone: every enqueue fails."""
+
+    def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
+        raise BrokerError("server went away")
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        raise BrokerError("server went away")

@@ -13,7 +13,7 @@ import pytest
 
 from qframe.brokers.base import Broker
 from qframe.stores.base import Store, Tally
-from qframe.testing import BrokerContract, StoreContract, free_port, make_meta
+from qframe.testing import BrokerContract, DelayStoreContract, StoreContract, free_port, make_meta
 from qframe_redis import RedisBroker, RedisStore
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,8 +31,8 @@ class TestRedisBroker(BrokerContract):
         return RedisBroker(f"redis://127.0.0.1:{free_port()}/0", "q", lease=5)
 
 
-class TestRedisStore(StoreContract):
-    """StoreContract on one server."""
+class TestRedisStore(StoreContract, DelayStoreContract):
+    """StoreContract and the held-delays role on one server."""
 
     @pytest.fixture
     def store_factory(self, redis_url: str, key_prefix: str) -> Any:
