@@ -15,7 +15,7 @@ from qframe.builtin.memory import MemoryStore, reset
 from qframe.client import Client
 from qframe.cluster.delays import release_due
 from qframe.config import load as load_config
-from qframe.errors import BrokerError, PayloadTooLarge
+from qframe.errors import BrokerError, ConfigError, PayloadTooLarge
 from qframe.stores.delays import DelayStore
 from qframe.task import Task
 from qframe.testing import wait_until
@@ -29,8 +29,8 @@ def url() -> Iterator[str]:
     reset(name)
 
 
-def make_client(url: str, broker: str = "qframe_test_brokers:ShortMemory") -> Client:
-    settings = {"broker": broker, "broker_url": url, "store": "memory", "store_url": url}
+def make_client(url: str, broker: str = "qframe_test_brokers:ShortMemory", store: str = "memory") -> Client:
+    settings = {"broker": broker, "broker_url": url, "store": store, "store_url": url}
     return Client(load_config({**settings, "secret_key": "k", "plugins": ()}, environ={}))
 
 
@@ -88,6 +88,15 @@ def test_a_delay_past_max_delay_is_held_in_the_store_not_the_broker(client: Clie
     assert first.due == pytest.approx(time.time() + 120, abs=5)
     _, _, codec = client._queue(None)
     assert Task.from_dict(codec.decode(first.payload)).id in [task_id, *ids]
+
+
+def test_a_long_delay_with_a_store_that_cannot_hold_it_is_refused_in_one_line(url: str) -> None:
+    client = make_client(url, store="qframe_test_brokers:ResultsOnly")
+    expected = r"^a delay of 120 s is longer than broker .* \(max_delay 1 s\) and store .* cannot hold"
+    with pytest.raises(ConfigError, match=expected):
+        client.async_task("m.f", delay=120)
+    assert client.queue_size() == 0
+    assert release_due(client.store, ShortMemory(url, "default"), time.time()) == 0
 
 
 def test_release_due_moves_what_fits_the_broker_and_keeps_the_rest(url: str, client: Client) -> None:

@@ -6,9 +6,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from qframe.builtin.memory import MemoryBroker
+from qframe.builtin.memory import MemoryBroker, MemoryStore
 from qframe.builtin.sqlite import SQLiteBroker
 from qframe.errors import BrokerError
+from qframe.stores.base import ResultMeta, Store, Tally
 
 
 class WarningsFail(SQLiteBroker):
@@ -70,3 +71,35 @@ class Unreachable(ShortMemory):
 
     def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
         raise BrokerError("server went away")
+
+
+class ResultsOnly(Store):
+    """A result store without the held-delays role (results kept by a memory store)."""
+
+    def __init__(self, url: str | None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.inner = MemoryStore(url, **options)
+
+    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        self.inner.save_many(results)
+
+    def get(self, task_id: str) -> bytes | None:
+        return self.inner.get(task_id)
+
+    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
+        return self.inner.get_group(group, failures)
+
+    def count_group(self, group: str, failures: bool = False) -> int:
+        return self.inner.count_group(group, failures)
+
+    def delete_group(self, group: str) -> int:
+        return self.inner.delete_group(group)
+
+    def delete(self, task_id: str) -> bool:
+        return self.inner.delete(task_id)
+
+    def tally(self, since: float | None = None) -> Tally:
+        return self.inner.tally(since)
+
+    def purge(self) -> None:
+        self.inner.purge()
