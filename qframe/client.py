@@ -18,14 +18,19 @@ import pluggy
 from qframe.brokers.base import Broker
 from qframe.config import Config
 from qframe.config import load as load_config
-from qframe.drivers import key_file, make_broker, make_store
+from qframe.drivers import key_file, make_broker, make_store, store_choice
+from qframe.errors import BrokerError, ConfigError, PayloadTooLarge
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
+from qframe.stores.delays import DelayStore
 from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
 
 TaskFunc = str | Callable[..., Any]
+
+#: The message id ``qframe_post_enqueue`` receives for a task held in the store (long delay).
+HELD_PREFIX = "held:"
 
 
 class Client:
@@ -65,6 +70,15 @@ class Client:
             store = self._local.store = make_store(self.config)
         return store
 
+    def _store_for(self, config: Config) -> Store:
+        """This thread's connection to the store of the cluster ``config`` describes."""
+        if store_choice(config) == store_choice(self.config):
+            return self.store
+        cache: dict[str, Store] = self._local.__dict__.setdefault("stores", {})
+        if config.name not in cache:
+            cache[config.name] = make_store(config)
+        return cache[config.name]
+
     # -- enqueueing ----------------------------------------------------------------------
     def async_task(self, func: TaskFunc, *args: Any, **kwargs: Any) -> str:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
@@ -73,21 +87,26 @@ class Client:
         ``save``, ``ack_failure``, ``max_attempts``, ``delay``, ``sync``) configure the task
         and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
         instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
+        A payload over the broker's ``max_payload`` raises :class:`PayloadTooLarge`; a
+        ``delay`` over its ``max_delay`` is held in the result store until it fits.
         """
         task, options = self._make_task(func, args, kwargs)
         if options.get("sync"):
             return self._run_here(task)
-        delay = float(options.get("delay") or 0.0)
-        _, broker, codec = self._queue(task.cluster)
+        config, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             self.hooks.pre_enqueue(task)
-        message_id = broker.enqueue(self._encode(codec, task), delay=delay)
+        payloads = self._encode_checked(config, broker, codec, [task])
+        [message_id] = self._send(config, broker, payloads, float(options.get("delay") or 0.0))
         if self._enqueue_hooks:
             self.hooks.post_enqueue(task, message_id)
         return task.id
 
     def async_tasks(self, func: TaskFunc, arguments: Iterable[Sequence[Any]], **options: Any) -> list[str]:
-        """Enqueue ``func(*args)`` for each ``args`` in ``arguments`` in one batch; return the ids."""
+        """Enqueue ``func(*args)`` for each ``args`` in ``arguments`` in one batch; return the ids.
+
+        Every payload is checked against the broker's ``max_payload`` before any is stored.
+        """
         if set(options) - OPTION_NAMES - {"q_options"}:
             raise TypeError(f"unknown task options: {sorted(set(options) - OPTION_NAMES)}")
         made = [self._make_task(func, tuple(args), dict(options)) for args in arguments]
@@ -96,19 +115,52 @@ class Client:
         tasks, settings = [task for task, _ in made], made[0][1]
         if settings.get("sync"):
             return [self._run_here(task) for task in tasks]
-        _, broker, codec = self._queue(tasks[0].cluster)
+        config, broker, codec = self._queue(tasks[0].cluster)
         if self._enqueue_hooks:
             for task in tasks:
                 self.hooks.pre_enqueue(task)
-        delay = float(settings.get("delay") or 0.0)
-        if delay:
-            message_ids = [broker.enqueue(self._encode(codec, task), delay=delay) for task in tasks]
-        else:
-            message_ids = broker.enqueue_many([self._encode(codec, task) for task in tasks])
+        payloads = self._encode_checked(config, broker, codec, tasks)
+        message_ids = self._send(config, broker, payloads, float(settings.get("delay") or 0.0))
         if self._enqueue_hooks:
             for task, message_id in zip(tasks, message_ids, strict=True):
                 self.hooks.post_enqueue(task, message_id)
         return [task.id for task in tasks]
+
+    def _encode_checked(self, config: Config, broker: Broker, codec: Codec, tasks: list[Task]) -> list[bytes]:
+        """Sign every task; refuse the whole batch if one payload is over ``max_payload``."""
+        payloads = [self._encode(codec, task) for task in tasks]
+        limit = type(broker).max_payload
+        for task, payload in zip(tasks, payloads, strict=True):
+            if limit is not None and len(payload) > limit:
+                raise PayloadTooLarge(
+                    f"task {task.func} [{task.label}] is {len(payload)} bytes encoded, more than the "
+                    f"{limit} bytes broker '{config.broker}' accepts (max_payload); nothing was enqueued: "
+                    "pass a reference to large data instead of the data"
+                )
+        return payloads
+
+    def _send(self, config: Config, broker: Broker, payloads: list[bytes], delay: float) -> list[str]:
+        """Store signed payloads: in the broker, or held in the store past its ``max_delay``."""
+        max_delay = type(broker).max_delay
+        if delay > 0 and max_delay is not None and delay > max_delay:
+            store = self._store_for(config)
+            if not isinstance(store, DelayStore):
+                raise ConfigError(
+                    f"a delay of {delay:g} s is longer than broker '{config.broker}' can hold "
+                    f"(max_delay {max_delay:g} s) and store '{store_choice(config)[0]}' cannot hold "
+                    "delayed tasks; use a shorter delay or a store that can (sqlite, redis, memory)"
+                )
+            due = time.time() + delay
+            return [HELD_PREFIX + store.hold(broker.queue, payload, due) for payload in payloads]
+        if delay > 0 or len(payloads) == 1:
+            return [broker.enqueue(payload, delay=delay) for payload in payloads]
+        message_ids = broker.enqueue_many(payloads)
+        if len(message_ids) != len(payloads):
+            raise BrokerError(
+                f"broker '{config.broker}' returned {len(message_ids)} message ids for {len(payloads)} "
+                "tasks (enqueue_many must return one per payload or raise); some may be queued"
+            )
+        return message_ids
 
     def _make_task(
         self, func: TaskFunc, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -203,9 +255,10 @@ class Client:
         """Close this thread's connections."""
         for _, broker, _ in self._local.__dict__.pop("queues", {}).values():
             broker.close()
-        store = self._local.__dict__.pop("store", None)
-        if store is not None:
-            store.close()
+        stores = [self._local.__dict__.pop("store", None), *self._local.__dict__.pop("stores", {}).values()]
+        for store in stores:
+            if store is not None:
+                store.close()
 
 
 _default: Client | None = None

@@ -33,3 +33,7 @@ class TaskImportError(QFrameError):
 
 class PluginError(QFrameError):
     """A plugin cannot work; raised on purpose, it stops the process that called the hook."""
+
+
+class PayloadTooLarge(QFrameError):
+    """A task's signed payload is larger than its broker's ``max_payload``; nothing was stored."""

@@ -6,6 +6,11 @@ counts the delivery; :meth:`Broker.ack` removes it; :meth:`Broker.nack` returns 
 once; a lease that runs out returns it by itself. Acks, nacks and lease extensions are
 conditional on the claim: after a message was re-delivered, the old ``ack_id`` no longer
 touches it. ``qframe.testing.BrokerContract`` checks all of this against a real server.
+
+What a broker can do beyond that contract it **declares** as class attributes (``fifo``,
+``max_payload``, ``max_delay``, ...). The defaults promise nothing, so a new driver that
+declares nothing is treated as the most limited broker; the core and the contract read
+the flags instead of assuming what SQLite or Redis happen to do.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import abc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +39,25 @@ class Message:
 class Broker(abc.ABC):
     """A queue of payloads with leases; one instance serves one queue in one thread."""
 
-    #: Whether the broker keeps dead letters itself (:meth:`quarantine`, :meth:`dead_letters`).
-    has_dead_letters: bool = False
+    # -- capabilities: class attributes a driver overrides with what it promises -----------
+    #: Messages due at the same time are delivered in the order they were enqueued.
+    fifo: ClassVar[bool] = False
+    #: ``queue_size()`` and ``lock_size()`` are exact at the moment of the call, not estimates.
+    exact_sizes: ClassVar[bool] = False
+    #: ``release()`` undoes the delivery count, so a handed-back message keeps its attempts.
+    can_release: ClassVar[bool] = False
+    #: Largest payload in bytes ``enqueue`` accepts; None means unlimited. The default is
+    #: SQS's 256 KiB, the smallest limit of the common brokers.
+    max_payload: ClassVar[int | None] = 256 * 1024
+    #: Longest ``delay`` in seconds the broker holds natively; None means unlimited. Longer
+    #: delays are held by the core in the result store and handed over when they fit.
+    max_delay: ClassVar[float | None] = 0.0
+    #: Smallest lease (and delay) in seconds the broker honours; finer values are rounded up.
+    lease_resolution: ClassVar[float] = 1.0
+    #: ``quarantine()`` keeps the message and ``dead_letters()`` lists it.
+    has_dead_letters: ClassVar[bool] = False
+    #: ``dequeue(wait=...)`` blocks on the server until a message arrives, instead of polling.
+    blocking_dequeue: ClassVar[bool] = False
 
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
@@ -53,7 +75,11 @@ class Broker(abc.ABC):
         """Store ``payload`` (visible after ``delay`` seconds) and return its message id."""
 
     def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
-        """Store several payloads; return the ids of those stored, in order."""
+        """Store several payloads and return exactly one message id per payload, in order.
+
+        A driver that cannot store all of them raises :class:`~qframe.errors.BrokerError`;
+        it never returns fewer ids (the client checks).
+        """
         return [self.enqueue(payload) for payload in payloads]
 
     # -- consuming -------------------------------------------------------------------
@@ -77,8 +103,8 @@ class Broker(abc.ABC):
     def release(self, ack_ids: Sequence[str]) -> None:
         """Return deliveries that never started (prefetched, then the cluster stopped).
 
-        Drivers should undo the delivery count so a restart does not spend attempts; this
-        default nacks, which counts them.
+        Drivers should undo the delivery count so a restart does not spend attempts, and
+        declare ``can_release = True``; this default nacks, which counts them.
         """
         for ack_id in ack_ids:
             self.nack(ack_id)

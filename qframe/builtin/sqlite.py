@@ -20,6 +20,7 @@ from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError, QFrameError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
@@ -56,6 +57,11 @@ CREATE TABLE IF NOT EXISTS qframe_slots (
     schedule TEXT NOT NULL, slot INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (schedule, slot)
 );
+CREATE TABLE IF NOT EXISTS qframe_held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, payload BLOB NOT NULL,
+    due REAL NOT NULL, claimed_until REAL NOT NULL DEFAULT 0, token TEXT
+);
+CREATE INDEX IF NOT EXISTS qframe_held_due ON qframe_held (queue, due);
 """
 
 
@@ -156,7 +162,15 @@ def _split(ack_id: str) -> tuple[int, str]:
 class SQLiteBroker(Broker):
     """The embedded broker: a table of messages with leases, in a local file."""
 
+    fifo = True
+    exact_sizes = True
+    can_release = True
+    #: SQLite's default row limit (SQLITE_MAX_LENGTH, 10**9 bytes) less room for the other columns.
+    max_payload = 999_000_000
+    max_delay = None
+    lease_resolution = 0.001
     has_dead_letters = True
+    blocking_dequeue = False
 
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any
@@ -301,8 +315,8 @@ class SQLiteBroker(Broker):
         self.db.close()
 
 
-class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
-    """The embedded store of results, statuses, dead letters and schedules, in the broker's file."""
+class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
+    """The embedded store of results, statuses, dead letters, schedules and held delays."""
 
     def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
         super().__init__(url, save_limit=save_limit, **options)
@@ -435,6 +449,37 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
     def delete_schedule(self, schedule_id: str) -> bool:
         """Delete a schedule."""
         return bool(self.db.execute("DELETE FROM qframe_schedules WHERE id = ? RETURNING id", (schedule_id,)))
+
+    # -- held delays -------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Insert one held task."""
+        sql = "INSERT INTO qframe_held (queue, payload, due) VALUES (?, ?, ?) RETURNING id"
+        rows = self.db.execute(sql, (queue, payload, due))
+        return str(rows[0][0])
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease due held tasks with one ``UPDATE ... RETURNING`` (one claimant per entry)."""
+        now, token = time.time(), secrets.token_hex(8)
+        rows = self.db.execute(
+            "UPDATE qframe_held SET claimed_until = ?, token = ? WHERE id IN (SELECT id FROM qframe_held "
+            "WHERE queue = ? AND due <= ? AND claimed_until <= ? ORDER BY due, id LIMIT ?) "
+            "RETURNING id, payload, due",
+            (now + lease, token, queue, until, now, limit),
+        )
+        return sorted(
+            (HeldTask(str(row), token, payload, due) for row, payload, due in rows), key=lambda t: t.due
+        )
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete held tasks whose claim still holds them."""
+        self.db.executemany(
+            "DELETE FROM qframe_held WHERE id = ? AND queue = ? AND token = ?",
+            [(int(t.id), queue, t.claim) for t in tasks],
+        )
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of a queue."""
+        return int(self.db.execute("SELECT count(*) FROM qframe_held WHERE queue = ?", (queue,))[0][0])
 
     def close(self) -> None:
         """Close the connection."""

@@ -14,14 +14,16 @@ from typing import Any
 
 from qframe.brokers.base import Broker
 from qframe.cluster.context import Context, boot
+from qframe.cluster.delays import release_due
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.scheduling import SchedulerTicker
 from qframe.cluster.stat import Stat, StatusWriter
 from qframe.cluster.worker import run_worker
-from qframe.drivers import make_broker
+from qframe.drivers import make_broker, make_store
 from qframe.errors import BrokerError, QFrameError
 from qframe.processes import Channel, ChildProcess
+from qframe.stores.base import Store
 
 log = logging.getLogger("qframe")
 
@@ -56,6 +58,7 @@ class Sentinel:
         self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
         self.status = StatusWriter(self.config, context.keys)
         self._broker: Broker | None = None
+        self._store: Store | None = None
 
     @property
     def broker(self) -> Broker:
@@ -64,10 +67,17 @@ class Sentinel:
             self._broker = make_broker(self.config)
         return self._broker
 
+    @property
+    def store(self) -> Store:
+        """The sentinel's store connection (held delays), opened on first use after the last spawn."""
+        if self._store is None:
+            self._store = make_store(self.config)
+        return self._store
+
     def disconnect(self) -> None:
         """Close every driver connection, so that no connection is copied into a fork.
 
-        Each reopens on its next use: the broker, the status store, and the scheduler with its client.
+        Each reopens on its next use: broker, store, status store, and the scheduler's client.
         """
         self.status.close()
         if hasattr(self, "scheduler"):
@@ -75,6 +85,9 @@ class Sentinel:
         if self._broker is not None:
             self._broker.close()
             self._broker = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def run(self) -> None:
         """Start everything, report ``running`` to the main process, guard, then stop."""
@@ -150,6 +163,7 @@ class Sentinel:
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
                 self.hooks.sentinel_tick(self.stat, self.config)
                 self.scheduler.tick()
+                release_due(self.store, self.broker, time.time())
 
     def reincarnate(self) -> None:
         """Replace every child that exited."""

@@ -1,7 +1,7 @@
 """Test kit for plugin authors: conformance suites and server helpers.
 
 Subclass :class:`BrokerContract`, :class:`StoreContract`, :class:`StatusStoreContract`,
-:class:`DeadLetterStoreContract`, :class:`ScheduleStoreContract` or
+:class:`DeadLetterStoreContract`, :class:`DelayStoreContract`, :class:`ScheduleStoreContract` or
 :class:`~qframe.testing.processes.ProcessManagerContract` in a driver's tests and provide
 the fixtures they name; see ``docs/plugins.md``.
 """
@@ -9,9 +9,11 @@ the fixtures they name; see ``docs/plugins.md``.
 from qframe.testing.contracts import (
     BrokerContract,
     DeadLetterStoreContract,
+    DelayStoreContract,
     StatusStoreContract,
     StoreContract,
     make_meta,
+    short_time,
     wait_until,
 )
 from qframe.testing.processes import ProcessManagerContract
@@ -21,6 +23,7 @@ from qframe.testing.servers import free_port, require_binary
 __all__ = [
     "BrokerContract",
     "DeadLetterStoreContract",
+    "DelayStoreContract",
     "ProcessManagerContract",
     "ScheduleStoreContract",
     "StatusStoreContract",
@@ -28,5 +31,6 @@ __all__ = [
     "free_port",
     "make_meta",
     "require_binary",
+    "short_time",
     "wait_until",
 ]

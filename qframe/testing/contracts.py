@@ -13,10 +13,16 @@ against a **real** server::
         @pytest.fixture
         def dead_broker(self):
             return RedisBroker("redis://127.0.0.1:1/0", "q", lease=5)
+
+The broker suite reads the capability flags the broker class declares (``fifo``,
+``max_payload``, ...): a test of a promise the broker does not make is skipped with the flag
+in the reason, and leases and delays are never finer than its ``lease_resolution``. A store
+that also fills the held-delays role subclasses :class:`DelayStoreContract` as well.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -25,12 +31,16 @@ from typing import Any
 
 import pytest
 
-from qframe.brokers.base import Broker
+from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store
+from qframe.stores.delays import DelayStore
 
 BrokerFactory = Callable[[str, float], Broker]
 StoreFactory = Callable[..., Store]
+
+#: The largest payload the suite sends when checking ``max_payload``; larger limits are skipped.
+MAX_TESTED_PAYLOAD = 16 * 1024 * 1024
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -45,8 +55,44 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.01)
 
 
+def short_time(broker: Broker | type[Broker], at_least: float = 0.5) -> float:
+    """A lease or delay of ``at_least`` seconds, never finer than the broker's ``lease_resolution``."""
+    return max(at_least, broker.lease_resolution)
+
+
+def require_flag(broker: Broker, flag: str) -> None:
+    """Skip the test unless the broker's class declares ``flag`` true."""
+    value = getattr(type(broker), flag)
+    if not value:
+        pytest.skip(f"broker declares {flag}={value!r}")
+
+
+def assert_size(measure: Callable[[], int], expected: int, broker: Broker) -> None:
+    """``measure()`` is ``expected`` now; for a broker without ``exact_sizes``, within a minute."""
+    if type(broker).exact_sizes:
+        assert measure() == expected
+    else:
+        wait_until(lambda: measure() == expected, timeout=60)
+
+
+def assert_sizes(broker: Broker, queued: int, leased: int) -> None:
+    """``queue_size()`` and ``lock_size()`` are as given (eventually, without ``exact_sizes``)."""
+    assert_size(broker.queue_size, queued, broker)
+    assert_size(broker.lock_size, leased, broker)
+
+
+def dequeue_all(broker: Broker, count: int, timeout: float = 10.0) -> list[Message]:
+    """Dequeue until ``count`` messages arrived (a broker may hand out fewer per call)."""
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got += broker.dequeue(count - len(got), wait=0.5)
+    assert len(got) == count, f"{len(got)} of {count} messages arrived within {timeout} s"
+    return got
+
+
 class BrokerContract:
-    """The delivery contract of ``qframe/brokers/base.py``, as tests."""
+    """The delivery contract of ``qframe/brokers/base.py``, as tests, honouring the broker's flags."""
 
     @pytest.fixture
     def broker_factory(self) -> BrokerFactory:
@@ -72,24 +118,34 @@ class BrokerContract:
         broker.close()
 
     @pytest.fixture
-    def short_lease(self, broker_factory: BrokerFactory, queue_name: str) -> Iterator[Broker]:
-        """A broker on a fresh queue with a 0.5 s lease."""
-        broker = broker_factory(queue_name, 0.5)
-        yield broker
-        broker.purge()
-        broker.close()
+    def short_lease(self, broker: Broker, broker_factory: BrokerFactory, queue_name: str) -> Iterator[Broker]:
+        """A broker on a fresh queue with a 0.5 s lease (or the broker's ``lease_resolution``)."""
+        short = broker_factory(queue_name, short_time(broker))
+        yield short
+        short.close()
 
     def test_enqueue_dequeue_ack(self, broker: Broker) -> None:
         message_id = broker.enqueue(b"payload-1")
         assert isinstance(message_id, str) and message_id
-        [message] = broker.dequeue(1)
+        [message] = dequeue_all(broker, 1)
         assert message.payload == b"payload-1"
         assert message.attempts == 1
         assert message.message_id == message_id
         broker.ack(message.ack_id)
         assert broker.dequeue(1) == []
-        assert broker.queue_size() == 0
-        assert broker.lock_size() == 0
+        assert_sizes(broker, 0, 0)
+
+    def test_enqueue_many_returns_one_stable_id_per_payload(self, broker: Broker) -> None:
+        payloads = [f"batch-{i}".encode() for i in range(7)]
+        ids = broker.enqueue_many(payloads)
+        assert len(ids) == len(payloads) and len(set(ids)) == len(payloads)
+        assert all(isinstance(message_id, str) and message_id for message_id in ids)
+        assert broker.enqueue_many([]) == []
+        delivered = {m.message_id: m for m in dequeue_all(broker, len(payloads))}
+        assert {i: delivered[i].payload for i in ids} == dict(zip(ids, payloads, strict=True))
+        broker.nack(delivered[ids[3]].ack_id)
+        [again] = wait_until(lambda: broker.dequeue(1))
+        assert (again.message_id, again.payload) == (ids[3], payloads[3])
 
     def test_bulk_dequeue_gives_distinct_messages(self, broker: Broker) -> None:
         ids = broker.enqueue_many([f"m{i}".encode() for i in range(10)])
@@ -101,6 +157,7 @@ class BrokerContract:
         assert sorted(payloads) == sorted(f"m{i}".encode() for i in range(10))
 
     def test_first_in_first_out(self, broker: Broker) -> None:
+        require_flag(broker, "fifo")
         for i in range(5):
             broker.enqueue(f"m{i}".encode())
         got = [m.payload for m in broker.dequeue(5)]
@@ -108,7 +165,7 @@ class BrokerContract:
 
     def test_nack_returns_message_at_once(self, broker: Broker) -> None:
         broker.enqueue(b"again")
-        [first] = broker.dequeue(1)
+        [first] = dequeue_all(broker, 1)
         broker.nack(first.ack_id)
         [second] = broker.dequeue(1, wait=2.0)
         assert second.payload == b"again"
@@ -117,72 +174,104 @@ class BrokerContract:
 
     def test_release_returns_message_without_spending_an_attempt(self, broker: Broker) -> None:
         broker.enqueue(b"prefetched")
-        [first] = broker.dequeue(1)
+        [first] = dequeue_all(broker, 1)
         broker.release([first.ack_id])
         [second] = broker.dequeue(1, wait=2.0)
         assert second.payload == b"prefetched"
-        assert second.attempts == 1
+        if type(broker).can_release:
+            assert second.attempts == 1
+        else:  # release() may nack: the message comes back, the attempt may have counted
+            assert second.attempts in (1, 2)
         broker.release([first.ack_id])  # stale: the message is claimed again, nothing changes
-        assert broker.lock_size() == 1
+        assert_size(broker.lock_size, 1, broker)
 
     def test_expired_lease_returns_message(self, short_lease: Broker) -> None:
         short_lease.enqueue(b"lost-worker")
-        assert len(short_lease.dequeue(1)) == 1
+        assert len(dequeue_all(short_lease, 1)) == 1
         assert short_lease.dequeue(1) == []
-        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=5)
+        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=max(5.0, 10 * short_lease.lease))
         assert second.payload == b"lost-worker"
         assert second.attempts == 2
 
     def test_stale_ack_does_not_remove_a_new_claim(self, short_lease: Broker) -> None:
         short_lease.enqueue(b"claimed-twice")
-        [first] = short_lease.dequeue(1)
-        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=5)
+        [first] = dequeue_all(short_lease, 1)
+        [second] = wait_until(lambda: short_lease.dequeue(1), timeout=max(5.0, 10 * short_lease.lease))
         short_lease.ack(first.ack_id)
         short_lease.nack(first.ack_id)
-        assert short_lease.lock_size() == 1
+        assert_size(short_lease.lock_size, 1, short_lease)
         short_lease.ack(second.ack_id)
-        assert short_lease.lock_size() == 0
-        assert short_lease.queue_size() == 0
+        assert_sizes(short_lease, 0, 0)
 
     def test_touch_extends_the_lease(self, short_lease: Broker) -> None:
         short_lease.enqueue(b"long-task")
-        [message] = short_lease.dequeue(1)
-        for _ in range(4):
-            time.sleep(0.3)
+        [message] = dequeue_all(short_lease, 1)
+        for _ in range(4):  # 2.4 leases in all, touched every 0.6 of a lease
+            time.sleep(0.6 * short_lease.lease)
             short_lease.touch([message.ack_id])
         assert short_lease.dequeue(1) == []
-        assert short_lease.lock_size() == 1
+        assert_size(short_lease.lock_size, 1, short_lease)
 
     def test_duplicate_ack_is_harmless(self, broker: Broker) -> None:
         broker.enqueue(b"a")
         broker.enqueue(b"b")
-        [message] = broker.dequeue(1)
+        [message] = dequeue_all(broker, 1)
         broker.ack(message.ack_id)
         broker.ack(message.ack_id)
         broker.ack_many([message.ack_id, message.ack_id])
-        [other] = broker.dequeue(1)
-        assert other.payload == b"b"
+        [other] = dequeue_all(broker, 1)
+        assert other.payload == (b"b" if message.payload == b"a" else b"a")
 
     def test_sizes(self, broker: Broker) -> None:
         broker.enqueue_many([b"1", b"2", b"3"])
-        assert (broker.queue_size(), broker.lock_size()) == (3, 0)
-        taken = broker.dequeue(2)
-        assert (broker.queue_size(), broker.lock_size()) == (1, 2)
+        assert_sizes(broker, 3, 0)
+        taken = dequeue_all(broker, 2)
+        assert_sizes(broker, 1, 2)
         broker.ack_many([m.ack_id for m in taken])
-        assert (broker.queue_size(), broker.lock_size()) == (1, 0)
+        assert_sizes(broker, 1, 0)
 
     def test_purge(self, broker: Broker) -> None:
         broker.enqueue_many([b"1", b"2", b"3"])
-        broker.dequeue(1)
+        dequeue_all(broker, 1)
         broker.purge()
-        assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+        assert_sizes(broker, 0, 0)
         assert broker.dequeue(3) == []
 
     def test_delayed_message(self, broker: Broker) -> None:
-        broker.enqueue(b"later", delay=0.6)
+        delay = short_time(broker, 0.6)
+        max_delay = type(broker).max_delay
+        if max_delay is not None and max_delay < delay:
+            pytest.skip(f"broker declares max_delay={max_delay!r}, below the {delay} s this test needs")
+        broker.enqueue(b"later", delay=delay)
         assert broker.dequeue(1) == []
-        [message] = wait_until(lambda: broker.dequeue(1), timeout=5)
+        [message] = wait_until(lambda: broker.dequeue(1), timeout=max(5.0, 5 * delay))
         assert message.payload == b"later"
+
+    def test_delay_up_to_max_delay_is_honoured(self, broker: Broker) -> None:
+        max_delay = type(broker).max_delay
+        if max_delay is not None and max_delay < short_time(broker):
+            pytest.skip(f"broker declares max_delay={max_delay!r}: the core holds such delays itself")
+        delay = 30 * 86400.0 if max_delay is None else max_delay  # unlimited: a month
+        broker.enqueue(b"far", delay=delay)
+        broker.enqueue(b"now")
+        assert [m.payload for m in dequeue_all(broker, 1)] == [b"now"]
+        assert broker.dequeue(1) == []
+        assert_size(broker.queue_size, 1, broker)  # a delayed message counts as waiting
+        if delay <= 5:
+            [message] = wait_until(lambda: broker.dequeue(1), timeout=5 * delay)
+            assert message.payload == b"far"
+
+    def test_payload_of_max_payload_bytes_round_trips(self, broker: Broker) -> None:
+        limit = type(broker).max_payload
+        if limit is None:
+            pytest.skip("broker declares max_payload=None (unlimited)")
+        if limit > MAX_TESTED_PAYLOAD:
+            pytest.skip(f"broker declares max_payload={limit}, above the {MAX_TESTED_PAYLOAD} bytes tested")
+        payload = (bytes(range(256)) * (limit // 256 + 1))[:limit]
+        broker.enqueue(payload)
+        broker.enqueue_many([payload[::-1]])
+        got = sorted(m.payload for m in dequeue_all(broker, 2))
+        assert got == sorted([payload, payload[::-1]])
 
     def test_blocking_dequeue_wakes_for_new_message(self, broker: Broker) -> None:
         threading.Timer(0.2, broker_enqueue_later(broker), ()).start()
@@ -196,13 +285,19 @@ class BrokerContract:
         assert broker.dequeue(1, wait=0.3) == []
         assert time.monotonic() - start >= 0.25
 
-    def test_quarantine_keeps_the_message_aside(self, broker: Broker) -> None:
-        if not broker.has_dead_letters:
-            pytest.skip("has_dead_letters=False: the core keeps this broker's dead letters in the store")
-        message_id = broker.enqueue(b"tampered")
-        [message] = broker.dequeue(1)
+    def test_quarantine_takes_the_message_out_of_the_queue(self, broker: Broker) -> None:
+        require_flag(broker, "has_dead_letters")
+        broker.enqueue(b"tampered")
+        [message] = dequeue_all(broker, 1)
         broker.quarantine(message.ack_id, "bad signature")
-        assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+        assert_sizes(broker, 0, 0)
+        assert broker.dequeue(1) == []
+
+    def test_quarantine_keeps_the_message_as_a_dead_letter(self, broker: Broker) -> None:
+        require_flag(broker, "has_dead_letters")
+        message_id = broker.enqueue(b"tampered")
+        [message] = dequeue_all(broker, 1)
+        broker.quarantine(message.ack_id, "bad signature")
         assert (message_id, "bad signature", b"tampered") in broker.dead_letters()
 
     def test_queues_are_separate(self, broker: Broker, broker_factory: BrokerFactory) -> None:
@@ -210,8 +305,8 @@ class BrokerContract:
         try:
             other.enqueue(b"elsewhere")
             assert broker.dequeue(1) == []
-            assert broker.queue_size() == 0
-            assert [m.payload for m in other.dequeue(1)] == [b"elsewhere"]
+            assert_size(broker.queue_size, 0, broker)
+            assert [m.payload for m in dequeue_all(other, 1)] == [b"elsewhere"]
         finally:
             other.purge()
             other.close()
@@ -485,3 +580,96 @@ class DeadLetterStoreContract:
             assert reader.dead_letters(two) == []
         finally:
             reader.close()
+
+
+class DelayStoreContract:
+    """The held-delays role of ``qframe/stores/delays.py``, as tests (uses ``store_factory``)."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        """Return ``factory(save_limit=0) -> Store`` (a :class:`DelayStore`) on a live server."""
+        raise NotImplementedError("a DelayStoreContract subclass provides store_factory")
+
+    @pytest.fixture
+    def held(self, store_factory: StoreFactory) -> Iterator[DelayStore]:
+        """A store with the role."""
+        store = store_factory(save_limit=0)
+        assert isinstance(store, DelayStore), f"{type(store).__name__} does not subclass DelayStore"
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def queue_name(self) -> str:
+        """A queue name no other test uses."""
+        return f"held-{uuid.uuid4().hex[:10]}"
+
+    def test_only_tasks_due_by_until_are_claimed(self, held: DelayStore, queue_name: str) -> None:
+        now = time.time()
+        held.hold(queue_name, b"next-hour", now + 3600)
+        first = held.hold(queue_name, b"\x00due\xff", now - 1)
+        [task] = held.claim_held(queue_name, now, lease=30, limit=10)
+        assert (task.id, task.payload) == (first, b"\x00due\xff")
+        assert task.due == pytest.approx(now - 1)
+        assert held.count_held(queue_name) == 2
+
+    def test_claims_come_earliest_first_and_within_the_limit(self, held: DelayStore, queue_name: str) -> None:
+        now = time.time()
+        for offset in (30, 10, 20, 40):
+            held.hold(queue_name, f"in-{offset}".encode(), now + offset)
+        claimed = held.claim_held(queue_name, now + 35, lease=30, limit=2)
+        assert [t.payload for t in claimed] == [b"in-10", b"in-20"]
+        assert [t.payload for t in held.claim_held(queue_name, math.inf, lease=30, limit=10)] == [
+            b"in-30",
+            b"in-40",
+        ]
+
+    def test_a_claimed_task_is_claimed_again_only_after_its_lease(
+        self, held: DelayStore, queue_name: str
+    ) -> None:
+        held.hold(queue_name, b"x", time.time() - 1)
+        [first] = held.claim_held(queue_name, time.time(), lease=0.5, limit=10)
+        assert held.claim_held(queue_name, time.time(), lease=0.5, limit=10) == []
+        [second] = wait_until(lambda: held.claim_held(queue_name, time.time(), lease=30, limit=10))
+        assert second.id == first.id and second.claim != first.claim
+        held.drop_held(queue_name, [first])  # stale claim: the entry stays
+        assert held.count_held(queue_name) == 1
+        held.drop_held(queue_name, [second])
+        assert held.count_held(queue_name) == 0
+        assert held.claim_held(queue_name, math.inf, lease=30, limit=10) == []
+
+    def test_queues_hold_their_own_tasks(self, held: DelayStore, queue_name: str) -> None:
+        held.hold(queue_name, b"mine", time.time() - 1)
+        other = queue_name + "-other"
+        assert held.claim_held(other, math.inf, lease=30, limit=10) == []
+        assert held.count_held(other) == 0
+        [task] = held.claim_held(queue_name, math.inf, lease=30, limit=10)
+        held.drop_held(other, [task])  # the wrong queue deletes nothing
+        assert held.count_held(queue_name) == 1
+
+    def test_concurrent_claimers_never_share_a_held_task(
+        self, held: DelayStore, store_factory: StoreFactory, queue_name: str
+    ) -> None:
+        due = time.time() - 1
+        for i in range(200):
+            held.hold(queue_name, str(i).encode(), due)
+        seen: list[bytes] = []
+        lock = threading.Lock()
+
+        def claim() -> None:
+            mine = store_factory(save_limit=0)
+            assert isinstance(mine, DelayStore)
+            try:
+                while batch := mine.claim_held(queue_name, time.time(), lease=60, limit=7):
+                    with lock:
+                        seen.extend(t.payload for t in batch)
+                    mine.drop_held(queue_name, batch)
+            finally:
+                mine.close()
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(seen) == sorted(str(i).encode() for i in range(200))
+        assert held.count_held(queue_name) == 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from qframe.builtin.memory import MemoryBroker, MemoryStore
 from qframe.builtin.sqlite import SQLiteBroker
 from qframe.errors import BrokerError
-from qframe.stores.base import Store
+from qframe.stores.base import ResultMeta, Store, Tally
 
 
 class WarningsFail(SQLiteBroker):
@@ -34,7 +36,76 @@ class NoDeadLetters(SQLiteBroker):
     has_dead_letters = False
 
 
-#: A store that fills the results role only (its methods do nothing): no statuses, no dead letters.
-ResultsOnly = type(
-    "ResultsOnly", (Store,), {name: lambda *args, **kwargs: None for name in Store.__abstractmethods__}
-)
+class ShortDelays(SQLiteBroker):
+    """SQLite declaring that it holds a delay of at most one second (longer ones: the core)."""
+
+    max_delay = 1.0
+
+
+class Limited(SQLiteBroker):
+    """SQLite declaring no promises beyond the base contract, and SQS-like small limits."""
+
+    fifo = False
+    exact_sizes = False
+    can_release = False
+    max_payload = 4096
+    max_delay = 1.0
+    lease_resolution = 0.8
+    has_dead_letters = False
+    blocking_dequeue = False
+
+
+class ShortMemory(MemoryBroker):
+    """The memory broker with SQS-like limits: 2 KiB payloads, one second of native delay."""
+
+    max_payload = 2048
+    max_delay = 1.0
+
+
+class FewerIds(MemoryBroker):
+    """A memory broker whose ``enqueue_many`` breaks the contract: one id short."""
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        return super().enqueue_many(payloads)[:-1]
+
+
+class Unreachable(ShortMemory):
+    """A broker whose server is gone: every enqueue fails."""
+
+    def enqueue(self, payload: bytes, delay: float = 0.0) -> str:
+        raise BrokerError("server went away")
+
+    def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
+        raise BrokerError("server went away")
+
+
+class ResultsOnly(Store):
+    """A result store without the held-delays role (results kept by a memory store)."""
+
+    def __init__(self, url: str | None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.inner = MemoryStore(url, **options)
+
+    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        self.inner.save_many(results)
+
+    def get(self, task_id: str) -> bytes | None:
+        return self.inner.get(task_id)
+
+    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
+        return self.inner.get_group(group, failures)
+
+    def count_group(self, group: str, failures: bool = False) -> int:
+        return self.inner.count_group(group, failures)
+
+    def delete_group(self, group: str) -> int:
+        return self.inner.delete_group(group)
+
+    def delete(self, task_id: str) -> bool:
+        return self.inner.delete(task_id)
+
+    def tally(self, since: float | None = None) -> Tally:
+        return self.inner.tally(since)
+
+    def purge(self) -> None:
+        self.inner.purge()

@@ -74,7 +74,16 @@ class RedisBroker(Broker):
     ``qframe``) and ``cluster`` (True to treat a ``redis://`` URL as a cluster node).
     """
 
+    fifo = True
+    exact_sizes = True
+    can_release = True
+    #: Redis's default ``proto-max-bulk-len`` (512 MiB) less the 32-character id in front.
+    max_payload = 512 * 1024 * 1024 - 32
+    max_delay = None
+    #: Leases and delays are kept in milliseconds of the server clock.
+    lease_resolution = 0.001
     has_dead_letters = True
+    blocking_dequeue = True
 
     def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
         """Describe the queue; nothing connects until the first call."""

@@ -5,7 +5,8 @@ call saves a whole batch atomically: the result hashes ``{prefix}:{results}:r:<i
 (blob plus metadata), the group indexes, the success/failure indexes by stopped time
 that ``save_limit`` trims and ``tally`` counts, and, for results someone waits for
 (``waiting:<id>``), the list ``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait`
-blocks on.
+blocks on. Held delayed tasks (the :class:`~qframe.stores.delays.DelayStore` role) live
+beside them, per queue, under ``{prefix}:{results}:held*:<queue>`` (``lua/held.lua``).
 See ``qframe_redis/lua/store_common.lua`` for the full layout.
 
 The store also fills the status and dead-letter roles, under the same hash tag:
@@ -20,6 +21,8 @@ It also fills the :class:`~qframe.schedulers.ScheduleStore` role, under the hash
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -27,6 +30,7 @@ from typing import Any, cast
 from qframe.errors import StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
@@ -43,8 +47,8 @@ BLOCK_CAP = 2.0
 STAT_GRACE_MS = 60_000
 
 
-class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
-    """Results, cluster statuses, dead letters and schedules on Redis (single server, Sentinel or Cluster).
+class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
+    """Results, statuses, dead letters, schedules and held delays on Redis (single server, Sentinel, Cluster).
 
     ``options`` are redis-py keyword options plus ``prefix`` (default ``qframe``),
     ``cluster`` (True to treat a ``redis://`` URL as a cluster node) and ``result_ttl``
@@ -248,6 +252,37 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
         """Delete a schedule."""
         with self._errors():
             return bool(self.client.hdel(self.schedule_base + "all", schedule_id))
+
+    # -- held delays -------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Keep a held task in the queue's sorted set of due times."""
+        entry_id = os.urandom(16).hex()
+        with self._errors():
+            self._run("held", "hold", queue, entry_id, payload, repr(float(due)))
+        return entry_id
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease due held tasks in one script call (one claimant per entry)."""
+        token = os.urandom(8).hex()
+        bound = "+inf" if until == math.inf else repr(float(until))
+        with self._errors():
+            reply = self._run("held", "claim", queue, bound, max(1, round(lease * 1000)), limit, token)
+        return [
+            HeldTask(bytes(reply[i]).decode(), token, bytes(reply[i + 1]), float(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete held tasks whose claim still holds them, in one script call."""
+        if tasks:
+            args = [part for task in tasks for part in (task.id, task.claim)]
+            with self._errors():
+                self._run("held", "drop", queue, *args)
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of a queue, claimed or not."""
+        with self._errors():
+            return int(self._run("held", "count", queue))
 
     def info(self) -> str:
         """One line describing the store (password hidden)."""

@@ -11,7 +11,14 @@ from redis.cluster import RedisCluster, key_slot
 
 from qframe.brokers.base import Broker
 from qframe.errors import BrokerError
-from qframe.testing import BrokerContract, ScheduleStoreContract, StoreContract, free_port, make_meta
+from qframe.testing import (
+    BrokerContract,
+    DelayStoreContract,
+    ScheduleStoreContract,
+    StoreContract,
+    free_port,
+    make_meta,
+)
 from qframe.testing.schedule_contract import ScheduleStoreFactory
 from qframe_redis import RedisBroker, RedisStore
 
@@ -30,8 +37,8 @@ class TestClusterBroker(BrokerContract):
         return RedisBroker(f"redis+cluster://127.0.0.1:{free_port()}", "q", lease=5)
 
 
-class TestClusterStore(StoreContract):
-    """StoreContract on Redis Cluster (``redis://`` URL plus ``cluster=True``)."""
+class TestClusterStore(StoreContract, DelayStoreContract):
+    """StoreContract and the held-delays role on Redis Cluster (``redis://`` URL plus ``cluster=True``)."""
 
     @pytest.fixture
     def store_factory(self, redis_cluster: Any, key_prefix: str) -> Any:

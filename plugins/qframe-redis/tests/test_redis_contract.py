@@ -18,6 +18,7 @@ from qframe.stores.base import Store, Tally
 from qframe.testing import (
     BrokerContract,
     DeadLetterStoreContract,
+    DelayStoreContract,
     ScheduleStoreContract,
     StatusStoreContract,
     StoreContract,
@@ -42,8 +43,8 @@ class TestRedisBroker(BrokerContract):
         return RedisBroker(f"redis://127.0.0.1:{free_port()}/0", "q", lease=5)
 
 
-class TestRedisStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
-    """The store's three role contracts on one server."""
+class TestRedisStore(StoreContract, StatusStoreContract, DeadLetterStoreContract, DelayStoreContract):
+    """The store's role contracts on one server."""
 
     @pytest.fixture
     def store_factory(self, redis_url: str, key_prefix: str) -> Any:
