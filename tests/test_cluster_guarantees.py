@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
+import psutil
 import pytest
 from conftest import Lab
 
@@ -76,3 +78,16 @@ def test_whole_cluster_under_start_method(lab: Lab, start_method: str) -> None:
     assert record is not None and record.success and record.attempts == 2
     cluster.wait_for(r"reincarnated worker Process-\w+ after death")
     assert cluster.stop() == 0
+
+
+def test_no_connection_is_copied_into_a_fork(lab: Lab) -> None:
+    lab.configure(workers=1)
+    cluster = lab.cluster()
+    assert lab.client.result(lab.client.async_task(f"{TASKS}.inc", 1), wait=20) == 2
+    time.sleep(0.5)  # a few guard cycles: the sentinel has used its broker and store by now
+    [first] = cluster.worker_pids()
+    os.kill(first, signal.SIGKILL)
+    replacement = wait_until(lambda: cluster.worker_pids()[1:], timeout=20)[0]
+    database = str(lab.tmp / "qframe.db")
+    opened = [f.path for f in psutil.Process(replacement).open_files()]
+    assert not [path for path in opened if path.startswith(database)]

@@ -64,13 +64,22 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     wait_until(lambda: client.fetch(ids["retried"]).attempts == 2, timeout=20)
     wait_until(lambda: "qframe_collect_status" in log_path.read_text(), timeout=10)
     wait_until(lambda: log_path.read_text().count('"role": "worker", "child"') >= 3, timeout=10)
+    published = wait_until(lambda: cluster.stat if cluster.stat and cluster.stat.extra else None)
     cluster.stop()
     events = [json.loads(line) for line in log_path.read_text().splitlines()]
     if previous is None:
         del os.environ["QFRAME_TEST_HOOKS_LOG"]
     else:
         os.environ["QFRAME_TEST_HOOKS_LOG"] = previous
-    yield {"events": events, "ids": ids, "main": os.getpid(), "cluster": cluster, "client": client, "pm": pm}
+    yield {
+        "events": events,
+        "ids": ids,
+        "main": os.getpid(),
+        "cluster": cluster,
+        "client": client,
+        "published": published,
+        "pm": pm,
+    }
 
 
 def fired(run: dict[str, Any], hook: str) -> list[dict[str, Any]]:
@@ -146,6 +155,8 @@ def test_hook_qframe_sentinel_tick(run: dict[str, Any]) -> None:
 
 def test_hook_qframe_collect_status(run: dict[str, Any]) -> None:
     assert fired(run, "qframe_collect_status")
+    # a plain implementation's value and a wrapper=True implementation's both reach the status
+    assert run["published"].extra == {"recorder": "on", "wrapped": True}
 
 
 def test_hook_qframe_pre_enqueue(run: dict[str, Any]) -> None:

@@ -120,3 +120,9 @@ def qframe_configure(config: Any) -> None:
 def qframe_execute_task(task: Any) -> Any:
     write("qframe_execute_task", task=task.id)
     return (yield)
+
+
+@hookimpl(wrapper=True, specname="qframe_collect_status")
+def wrap_collect_status(stat: Any) -> Any:
+    values = yield
+    return [*values, {"wrapped": True}]

@@ -1,0 +1,165 @@
+"""The pusher's pieces, unit-tested in one process on the memory broker (no fork, no server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from multiprocessing import Pipe
+from typing import Any
+
+import pytest
+
+from qframe.builtin.memory import MemoryBroker, reset
+from qframe.cluster.deliveries import Deliveries, Delivery
+from qframe.cluster.dispatcher import Dispatcher
+from qframe.cluster.fetcher import Fetcher
+from qframe.cluster.leases import LeaseKeeper
+from qframe.cluster.outbox import Outbox
+from qframe.cluster.outcome import Outcome
+from qframe.config import Config
+from qframe.serialize import Codec
+from qframe.task import Task, TaskResult
+
+KEYS = ["unit-test-key"]
+
+
+class FakeHub:
+    """The one hub method the dispatcher calls."""
+
+    def drop(self, connection: Any) -> None:
+        connection.close()
+
+
+class Monitor:
+    """Stands in for the monitor's channel: keeps what the outbox sends."""
+
+    def __init__(self) -> None:
+        self.received: list[Outcome] = []
+
+    def send(self, outcomes: list[Outcome]) -> None:
+        self.received.extend(outcomes)
+
+
+class Rig:
+    """A dispatcher with its deliveries, outbox and a memory broker on a fresh queue."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.config = Config(workers=2, secret_key=KEYS[0], **options)
+        self.codec = Codec(KEYS, self.config.name, "pickle", False)
+        self.broker = MemoryBroker(url, self.config.name, lease=self.config.lease)
+        self.deliveries = Deliveries(self.config)
+        self.monitor = Monitor()
+        self.outbox = Outbox(self.config, self.codec, self.codec, lambda: self.monitor)  # type: ignore[arg-type,return-value]
+        self.dispatcher = Dispatcher(self.deliveries, self.broker, FakeHub(), self.outbox)  # type: ignore[arg-type]
+
+    def enqueue(self, func: str = "math.floor", **options: Any) -> Task:
+        task = Task(func, (1.5,), **options)
+        self.broker.enqueue(self.codec.encode(task.to_dict(), timeout=None, max_attempts=task.max_attempts))
+        return task
+
+    def fetch(self) -> None:
+        for message in self.broker.dequeue(100):
+            self.deliveries.waiting.append(Delivery(message, self.codec.verify(message.payload)))
+
+    def worker(self, pid: int) -> Any:
+        """Connect a worker; return its end of the channel."""
+        mine, theirs = Pipe()
+        self.dispatcher.arrived(theirs)
+        self.dispatcher.on_message(theirs, self.deliveries.slots[theirs], ("hello", pid, f"w{pid}"))
+        return mine
+
+    def failures(self) -> list[TaskResult]:
+        self.outbox.flush()
+        return [TaskResult.from_dict(self.codec.decode(o.blob)) for o in self.monitor.received if o.blob]
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    url = f"memory://{uuid.uuid4().hex[:10]}"
+    yield Rig(url)
+    reset(url)
+
+
+def test_hand_out_gives_each_worker_a_batch_least_loaded_first(rig: Rig) -> None:
+    for _ in range(4):
+        rig.enqueue()
+    rig.fetch()
+    one, two = rig.worker(1), rig.worker(2)
+    rig.dispatcher.hand_out()
+    batches = [one.recv(), two.recv()]
+    assert [kind for kind, _ in batches] == ["tasks", "tasks"]
+    assert sorted(len(work) for _, work in batches) == [2, 2]
+    assert not rig.deliveries.waiting
+
+
+def test_a_delivery_past_max_attempts_is_recorded_failed_not_handed_out(rig: Rig) -> None:
+    rig.enqueue(max_attempts=1)
+    [message] = rig.broker.dequeue(1)
+    rig.broker.nack(message.ack_id)  # the first delivery's worker vanished
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    assert not worker.poll(0.1)
+    [failure] = rig.failures()
+    assert failure.result.startswith("gave up after 1 attempts") and failure.attempts == 2
+
+
+def test_a_lost_workers_running_task_goes_back_and_its_queued_ones_wait(rig: Rig) -> None:
+    for _ in range(2):
+        rig.enqueue()
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 2  # the one it runs and one queued behind it
+    [conn] = list(rig.deliveries.slots)
+    worker.close()
+    rig.dispatcher.receive(conn)
+    assert len(rig.deliveries.waiting) == 1  # the unstarted one, for another worker
+    assert rig.broker.queue_size() == 1  # the running one, handed back to the broker
+    assert rig.failures() == []
+
+
+def test_a_worker_that_dies_on_its_last_attempt_is_a_failure(rig: Rig) -> None:
+    rig.enqueue(max_attempts=1)
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    worker.recv()
+    [conn] = list(rig.deliveries.slots)
+    worker.close()
+    rig.dispatcher.receive(conn)
+    [failure] = rig.failures()
+    assert "died on each of 1 attempts" in failure.result
+    assert rig.broker.queue_size() == 0
+
+
+def test_done_frees_the_slot_and_counts(rig: Rig) -> None:
+    rig.enqueue()
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    worker.recv()
+    worker.send(("done",))
+    [conn] = list(rig.deliveries.slots)
+    rig.dispatcher.receive(conn)
+    assert rig.deliveries.finished == 1 and not rig.deliveries.slots[conn].assigned
+
+
+def test_lease_keeper_renews_every_held_delivery(rig: Rig) -> None:
+    rig.broker.lease = 0.3
+    rig.enqueue()
+    rig.fetch()
+    keeper = LeaseKeeper(rig.broker, rig.deliveries, 0.3)
+    keeper.last = 0.0  # due now
+    keeper.renew()
+    assert rig.broker.lock_size() == 1
+
+
+def test_fetcher_quarantines_a_tampered_payload_and_keeps_the_rest(rig: Rig) -> None:
+    rig.enqueue()
+    rig.broker.enqueue(b"\x00" * 80)
+    fetcher = Fetcher("p", rig.config, rig.deliveries, rig.codec, lambda: rig.broker, lambda: None)
+    checked = [fetcher.check(rig.broker, m) for m in rig.broker.dequeue(10)]
+    assert sum(d is not None for d in checked) == 1
+    [(_, reason, payload)] = rig.broker.dead_letters()
+    assert payload == b"\x00" * 80 and "signature" in reason
