@@ -8,9 +8,10 @@ import time
 
 import psutil
 import pytest
-from conftest import Lab
+from conftest import APP, Lab
 
 from qframe.testing import wait_until
+from qframe.testing.cluster import ClusterProcess
 
 pytestmark = pytest.mark.timeout(120)
 TASKS = "qframe.testing.tasks"
@@ -91,3 +92,13 @@ def test_no_connection_is_copied_into_a_fork(lab: Lab) -> None:
     database = str(lab.tmp / "qframe.db")
     opened = [f.path for f in psutil.Process(replacement).open_files()]
     assert not [path for path in opened if path.startswith(database)]
+
+
+def test_a_lease_finer_than_the_brokers_lease_resolution_is_refused(lab: Lab) -> None:
+    lab.configure(broker="qframe_test_brokers:Limited", store="sqlite", lease=0.5)
+    cluster = ClusterProcess(APP, lab.env)
+    assert cluster.process.wait(30) == 2
+    assert cluster.log.strip().splitlines()[-1] == (
+        "qframe: error: lease (0.5 s) is shorter than broker 'qframe_test_brokers:Limited' can keep "
+        "(its lease_resolution is 0.8 s)"
+    )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,14 +52,34 @@ def test_url_forms() -> None:
         db_path("redis://localhost")
 
 
-def test_two_brokers_on_one_file_claim_each_message_once(tmp_path: Path) -> None:
+def claim_all(url: str, out: str, go: Any) -> None:
+    """In a child process: claim messages in small batches until none are left; write them to ``out``."""
+    broker = SQLiteBroker(url, "q")
+    go.wait(30)
+    claimed = []
+    while batch := broker.dequeue(3):
+        claimed += [m.payload.decode() for m in batch]
+        time.sleep(0.0005)  # a worker's pace: lets the other process take the lock in between
+    Path(out).write_text("\n".join(claimed))
+
+
+def test_two_processes_on_one_file_claim_each_message_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/q.db"
-    one, two = SQLiteBroker(url, "q"), SQLiteBroker(url, "q")
-    one.enqueue_many([str(i).encode() for i in range(50)])
-    got = []
-    while batch := one.dequeue(3) + two.dequeue(4):
-        got += [m.payload for m in batch]
-    assert sorted(got) == sorted(str(i).encode() for i in range(50))
+    SQLiteBroker(url, "q").enqueue_many([str(i).encode() for i in range(2000)])
+    spawn = multiprocessing.get_context("spawn")
+    outputs = [str(tmp_path / f"claimed-{n}") for n in range(2)]
+    go = spawn.Event()
+    children = [spawn.Process(target=claim_all, args=(url, out, go)) for out in outputs]
+    for child in children:
+        child.start()
+    time.sleep(1.0)  # both children are connected and waiting: they claim at the same time
+    go.set()
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    claimed = [line for out in outputs for line in Path(out).read_text().splitlines()]
+    assert len(claimed) == 2000 and set(claimed) == {str(i) for i in range(2000)}
+    assert all(Path(out).read_text() for out in outputs)  # both really took part
 
 
 def test_generated_key_file_sits_beside_the_database(tmp_path: Path) -> None:

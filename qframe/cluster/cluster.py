@@ -20,7 +20,7 @@ from qframe.cluster.sentinel import process_name, run_sentinel
 from qframe.cluster.stat import Stat, read_statuses
 from qframe.config import Config
 from qframe.drivers import key_file, make_broker, make_process_manager, make_store
-from qframe.errors import QFrameError
+from qframe.errors import ConfigError, QFrameError
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
 from qframe.processes import ChildProcess
@@ -68,7 +68,13 @@ class Cluster:
         """Start the sentinel and wait until every process is ready."""
         name = self.config.name
         self.hooks.configure(self.config)
-        make_broker(self.config).close()  # a bad driver name or URL fails here, in one clear line
+        broker = make_broker(self.config)  # a bad driver name or URL fails here, in one clear line
+        broker.close()
+        if self.config.lease < broker.lease_resolution:
+            raise ConfigError(
+                f"lease ({self.config.lease:g} s) is shorter than broker '{self.config.broker}' can keep "
+                f"(its lease_resolution is {broker.lease_resolution:g} s)"
+            )
         make_store(self.config).close()
         config = self.config
         generated_key_file = key_file(config)

@@ -225,16 +225,14 @@ def test_enqueue_while_redis_is_down_raises_and_stores_nothing(make_lab: Any) ->
     assert lab.client.queue_size() == 1
     lab.server.kill_hard()
 
-    returned: list[Any] = []
     for enqueue in (
         lambda: lab.client.async_task(f"{TASKS}.inc", 1),
         lambda: lab.client.async_tasks(f"{TASKS}.inc", [(2,), (3,)]),
     ):
         start = time.monotonic()
         with pytest.raises(BrokerError, match=r"redis broker at redis://127\.0\.0\.1:\d+/0 is unreachable"):
-            returned.append(enqueue())
+            enqueue()  # raising is the point: no id comes back for a task that was not stored
         assert time.monotonic() - start < 5
-    assert returned == []
 
     lab.server.start()
     assert lab.client.queue_size() == 1  # only the task enqueued before the crash
