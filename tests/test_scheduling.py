@@ -79,12 +79,12 @@ def test_a_tick_longer_than_the_guard_cycle_is_reported(
 
 
 def test_the_schedule_store_must_fill_the_role(tmp_path: Path) -> None:
-    config = config_in(tmp_path, store="qframe_test_schedulers:ResultsOnlyStore")
+    config = config_in(tmp_path, store="qframe_test_brokers:ResultsOnly")
     with pytest.raises(ConfigError) as error:
         schedule_store(config)
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith("store 'qframe_test_schedulers:ResultsOnlyStore' cannot keep schedules")
+    assert message.startswith("store 'qframe_test_brokers:ResultsOnly' cannot keep schedules")
     assert "set store to one that can: " in message and "sqlite" in message.split("can: ")[1]
 
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
 
-from qframe.builtin.sqlite import SQLiteStore
 from qframe.client import Client
 from qframe.config import Config
 from qframe.schedulers import Scheduler, schedule_store
-from qframe.stores.base import ResultMeta, Store, Tally
 from qframe.testing.tasks import record
 
 
@@ -77,46 +73,6 @@ class Slow(Scheduler):
         """Sleep."""
         time.sleep(3 * self.config.guard_cycle)
         return 0
-
-
-class ResultsOnlyStore(Store):
-    """A result store (SQLite underneath) that does not fill the ScheduleStore role."""
-
-    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
-        super().__init__(url, save_limit=save_limit, **options)
-        self.inner = SQLiteStore(url, save_limit=save_limit)
-
-    def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Save through SQLite."""
-        self.inner.save_many(results)
-
-    def get(self, task_id: str) -> bytes | None:
-        """Read through SQLite."""
-        return self.inner.get(task_id)
-
-    def get_group(self, group: str, failures: bool = True) -> list[bytes]:
-        """Read through SQLite."""
-        return self.inner.get_group(group, failures)
-
-    def count_group(self, group: str, failures: bool = False) -> int:
-        """Count through SQLite."""
-        return self.inner.count_group(group, failures)
-
-    def delete_group(self, group: str) -> int:
-        """Delete through SQLite."""
-        return self.inner.delete_group(group)
-
-    def delete(self, task_id: str) -> bool:
-        """Delete through SQLite."""
-        return self.inner.delete(task_id)
-
-    def tally(self, since: float | None = None) -> Tally:
-        """Count through SQLite."""
-        return self.inner.tally(since)
-
-    def purge(self) -> None:
-        """Purge through SQLite."""
-        self.inner.purge()
 
     def close(self) -> None:
         """Close SQLite."""
