@@ -70,7 +70,8 @@ class Client:
         """This thread's connection to the result store."""
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            warn_if_new_database(self.config)
+            if store_choice(self.config)[1] == self.config.broker_url:  # the store is in the broker's file
+                warn_if_new_database(self.config)
             store = self._local.store = make_store(self.config)
         return store
 

@@ -145,19 +145,19 @@ def test_a_misspelt_task_option_is_refused_at_enqueue_with_the_closest_name(clie
 def test_a_producer_warns_once_when_it_would_create_a_new_database(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def producer() -> Client:
-        return Client(load_config({"broker_url": f"sqlite:///{tmp_path}/new.db", "plugins": ()}, environ={}))
+    def producer(name: str) -> Client:
+        return Client(load_config({"broker_url": f"sqlite:///{tmp_path}/{name}", "plugins": ()}, environ={}))
 
     with caplog.at_level(logging.WARNING, logger="qframe"):
-        producer().async_task("m.f")
-        producer().async_task("m.f")
+        producer("new.db").async_task("m.f")
+        producer("new.db").async_task("m.f")
+        producer("results-first.db").fetch("x")  # the store opens the broker's file
         SQLiteBroker(f"sqlite:///{tmp_path}/used.db", "default").close()
-        Client(load_config({"broker_url": f"sqlite:///{tmp_path}/used.db", "plugins": ()}, environ={})).fetch(
-            "x"
-        )
+        producer("used.db").fetch("x")
     assert [r.getMessage() for r in caplog.records] == [
-        f"creating a new SQLite database {tmp_path}/new.db: no cluster has used it yet, so tasks sent "
+        f"creating a new SQLite database {tmp_path}/{name}: no cluster has used it yet, so tasks sent "
         "to it wait until a cluster uses the same file (see broker_url)"
+        for name in ("new.db", "results-first.db")
     ]
 
 
