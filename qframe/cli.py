@@ -26,6 +26,7 @@ from qframe.hooks import Hooks
 from qframe.log import configure as configure_logging
 from qframe.options import PluginOption
 from qframe.plugins import list_plugins, make_plugin_manager
+from qframe.project import add_to_sys_path
 from qframe.task import resolve
 
 
@@ -202,10 +203,13 @@ def plugins(ctx: click.Context, markdown: bool) -> None:
         click.echo(option_table(config.declared_options))
         return
     click.echo("hook plugins:")
-    listing = list_plugins(make_plugin_manager(config))
+    pm = make_plugin_manager(config)
+    listing = list_plugins(pm)
     for name, hooks in listing:
         click.echo(f"  {name}: {', '.join(hooks) or '(no hooks)'}")
-    if not listing:
+    for name, problem in pm.broken.items():
+        click.echo(f"  {name}: broken, not loaded: {problem}")
+    if not listing and not pm.broken:
         click.echo("  (none)")
     click.echo("plugin options:")
     for option in config.declared_options:
@@ -232,6 +236,8 @@ def option_table(options: tuple[PluginOption, ...]) -> str:
 
 def main() -> None:
     """Entry point of the ``qframe`` script: let plugins add commands, then run."""
+    configure_logging("WARNING")  # warnings while loading the settings get the usual line format
+    add_to_sys_path(Path.cwd())  # modules beside the command import, as plugin_modules and tasks
     try:
         config = load_config(environ=os.environ, cwd=Path.cwd())
         Hooks(make_plugin_manager(config)).register_commands(cli)

@@ -22,10 +22,12 @@ from qframe.drivers import key_file, make_broker, make_store, store_choice
 from qframe.errors import BrokerError, ConfigError, PayloadTooLarge
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
+from qframe.project import warn_if_new_database
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
 from qframe.stores.delays import DelayStore
 from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
+from qframe.typos import check_task_keywords, unknown_options
 
 TaskFunc = str | Callable[..., Any]
 
@@ -53,6 +55,7 @@ class Client:
         cache: dict[str, tuple[Config, Broker, Codec]] = self._local.__dict__.setdefault("queues", {})
         if name not in cache:
             config = self.config.for_cluster(name)
+            warn_if_new_database(config)
             broker = make_broker(config)
             if self._keys is None:
                 self._keys = secret_keys(
@@ -67,6 +70,8 @@ class Client:
         """This thread's connection to the result store."""
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
+            if store_choice(self.config)[1] == self.config.broker_url:  # the store is in the broker's file
+                warn_if_new_database(self.config)
             store = self._local.store = make_store(self.config)
         return store
 
@@ -108,7 +113,7 @@ class Client:
         Every payload is checked against the broker's ``max_payload`` before any is stored.
         """
         if set(options) - OPTION_NAMES - {"q_options"}:
-            raise TypeError(f"unknown task options: {sorted(set(options) - OPTION_NAMES)}")
+            raise TypeError(unknown_options(set(options) - OPTION_NAMES))
         made = [self._make_task(func, tuple(args), dict(options)) for args in arguments]
         if not made:
             return []
@@ -171,7 +176,9 @@ class Client:
             options = {key: kwargs.pop(key) for key in list(kwargs) if key in OPTION_NAMES}
         unknown = set(options) - OPTION_NAMES
         if unknown:
-            raise TypeError(f"unknown task options: {sorted(unknown)}")
+            raise TypeError(unknown_options(unknown))
+        if callable(func):
+            check_task_keywords(func, kwargs)
         hook = options.get("hook")
         task = Task(
             func=func_path(func),

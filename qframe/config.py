@@ -13,9 +13,7 @@ validates core and plugin options together. The values end up in the ``Config``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Collection, Mapping, Sequence
@@ -23,12 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qframe import project
 from qframe.convert import convert
 from qframe.errors import ConfigError
 from qframe.options import PluginOption, collect_options, unloaded_plugin
 from qframe.plugins import make_plugin_manager
+from qframe.typos import closest, warn_once
 
 ENV_PREFIX = "QFRAME_"
+#: ``QFRAME_*`` variables left to test suites (``qframe.testing`` reads ``QFRAME_TEST_LOG``),
+#: never reported as misspelt options.
+RESERVED_ENV_PREFIX = "QFRAME_TEST_"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class Config:
     disable_plugins: tuple[str, ...] = ()
     #: Importable modules registered as hook plugins in every cluster process.
     plugin_modules: tuple[str, ...] = ()
+    #: An entry-point plugin that does not load stops start-up instead of being left out.
+    strict_plugins: bool = False
     #: Per-cluster overrides, ``{name: {option: value}}``.
     clusters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: The options the loaded plugins declared (not an option itself: :func:`load` fills it).
@@ -138,7 +143,7 @@ _ALIASES = {"cluster_name": "name"}
 
 
 #: The options that choose the plugins, read before the plugin manager exists.
-SELECTION = ("plugins", "disable_plugins", "plugin_modules")
+SELECTION = ("plugins", "disable_plugins", "plugin_modules", "strict_plugins")
 
 
 def load(
@@ -152,16 +157,24 @@ def load(
 
     The plugin selection is converted first, to build the plugin manager and collect the
     options its plugins declare; then core and plugin options are validated together.
+    The config file's directory goes on ``sys.path`` and anchors relative SQLite files
+    (see :mod:`qframe.project`).
     """
     environ = os.environ if environ is None else environ
-    file_values, source = _read_file(config_file, Path(cwd or os.getcwd()))
+    found = _find_file(config_file, Path(cwd or os.getcwd()))
+    file_values, source = _read_file(found)
+    if found is not None:
+        project.add_to_sys_path(found.directory)
     env_values = _read_env(environ)
     flag_values = {k: v for k, v in (overrides or {}).items() if v is not None}
     values, origins = _layer(file_values, source, env_values, flag_values, FIELDS)
     selection = build({key: values[key] for key in SELECTION if key in values}, origins)
     declared = collect_options(make_plugin_manager(selection), reserved=FIELDS)
     names = {*FIELDS, *(option.key for option in declared)}
+    _warn_unknown_variables(environ, names, declared)
     values, origins = _layer(file_values, source, env_values, flag_values, names)
+    if found is not None:
+        values = project.anchor_default_database(values, found.directory)
     return build(values, origins, declared)
 
 
@@ -172,18 +185,38 @@ def _layer(
     flag_values: Mapping[str, Any],
     names: Collection[str],
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The layers merged (file < cluster table < environment < flags), and each value's origin."""
+    """The layers merged (file < cluster table < environment < flags), and each value's origin.
+
+    The cluster table comes from ``clusters`` as the layers set it (``QFRAME_CLUSTERS``
+    replaces the file's tables).
+    """
     env_values = {key: value for key, value in env_values.items() if key in names}
     name = flag_values.get("name") or env_values.get("name") or file_values.get("name")
-    cluster_values = dict(file_values.get("clusters", {}).get(name, {})) if name else {}
+    tables, tables_source = _cluster_tables(file_values, source, env_values, flag_values)
+    table = tables.get(name) if name else None
+    cluster_values = dict(table) if isinstance(table, Mapping) else {}
     merged = {**file_values, **cluster_values, **env_values, **flag_values}
     origins = {
         **dict.fromkeys(file_values, source),
-        **dict.fromkeys(cluster_values, f"{source} [clusters.{name}]"),
+        **dict.fromkeys(cluster_values, f"{tables_source} [clusters.{name}]"),
         **{key: env_name(key) for key in env_values},
         **dict.fromkeys(flag_values, "arguments"),
     }
     return merged, origins
+
+
+def _cluster_tables(
+    file_values: Mapping[str, Any], source: str, env_values: Mapping[str, Any], flag_values: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], str]:
+    """The ``clusters`` tables of the highest layer that sets them, and that layer's name."""
+    layers = ((flag_values, "arguments"), (env_values, env_name("clusters")), (file_values, source))
+    for layer, where in layers:
+        if "clusters" in layer:
+            try:
+                return _convert("clusters", layer["clusters"]), where
+            except (TypeError, ValueError):
+                return {}, where  # build() reports the bad value
+    return {}, source
 
 
 def build(
@@ -193,7 +226,8 @@ def build(
 
     ``origins`` names where each value came from (one name for all, or one per option);
     ``declared`` are the plugin options that may appear besides the core's. Unknown
-    options and wrong types are reported together, one line each; range checks follow.
+    options and wrong types are reported together, one line each, those inside every
+    ``[clusters.<name>]`` table too; range checks follow.
     """
 
     def origin(key: str) -> str:
@@ -213,8 +247,10 @@ def build(
                 problems.append(_unknown(key, origin(key), declared))
         except (TypeError, ValueError) as exc:
             problems.append(f"option '{key}' {exc} (from {origin(key)})")
+    if "clusters" in converted:
+        problems.extend(_table_problems(converted["clusters"], origin("clusters"), declared))
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError("\n".join(dict.fromkeys(problems)))  # a starting cluster's table is checked twice
     config = Config(**converted, declared_options=tuple(declared), plugin_values=plugin_values)
     problems = _check(config)
     if problems:
@@ -222,14 +258,56 @@ def build(
     return config
 
 
+def _table_problems(clusters: Mapping[str, Any], source: str, declared: Sequence[PluginOption]) -> list[str]:
+    """Unknown options and wrong types in every cluster table, not only the starting cluster's."""
+    plugin_options = {option.key: option for option in declared}
+    problems = []
+    for name, table in clusters.items():
+        where = f"{source} [clusters.{name}]"
+        if not isinstance(table, Mapping):
+            problems.append(f"option 'clusters' must hold tables, got {name} = {table!r} (from {source})")
+            continue
+        for key, value in table.items():
+            try:
+                if key in FIELDS:
+                    _convert(key, value)
+                elif key in plugin_options:
+                    convert(plugin_options[key].type, value)
+                else:
+                    problems.append(_unknown(key, where, declared))
+            except (TypeError, ValueError) as exc:
+                problems.append(f"option '{key}' {exc} (from {where})")
+    return problems
+
+
 def _unknown(key: str, source: str, declared: Sequence[PluginOption]) -> str:
     plugin = unloaded_plugin(key, {option.namespace for option in declared})
-    close = difflib.get_close_matches(key, [*FIELDS, *(option.key for option in declared)], n=1)
+    close = closest(key, [*FIELDS, *(option.key for option in declared)])
     if plugin is not None:
         hint = f" (plugin '{plugin}' is installed but not loaded; see 'plugins' and 'disable_plugins')"
     else:
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = f" (did you mean '{close}'?)" if close else ""
     return f"unknown option '{key}' in {source}{hint}"
+
+
+def _warn_unknown_variables(
+    environ: Mapping[str, str], names: Collection[str], declared: Sequence[PluginOption]
+) -> None:
+    """One WARNING per process for each ``QFRAME_*`` variable that sets nothing, with the closest name."""
+    namespaces = {option.namespace for option in declared}
+    for variable in environ:
+        if not variable.startswith(ENV_PREFIX) or variable.startswith(RESERVED_ENV_PREFIX):
+            continue
+        option = variable[len(ENV_PREFIX) :].lower()
+        if _ALIASES.get(option, option) in names:
+            continue
+        plugin = unloaded_plugin(option, namespaces)
+        close = closest(option, [*names, *_ALIASES])
+        if plugin is not None:
+            hint = f" (plugin '{plugin}' is installed but not loaded)"
+        else:
+            hint = f" (did you mean {env_name(close)}?)" if close else ""
+        warn_once(f"environment variable {variable} sets no qframe option and is ignored{hint}")
 
 
 def _check(config: Config) -> list[str]:
@@ -263,27 +341,21 @@ def _check(config: Config) -> list[str]:
     return problems
 
 
-def _read_file(config_file: str | Path | None, cwd: Path) -> tuple[dict[str, Any], str]:
-    if config_file is not None:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        return _parse_toml(path, path.name == "pyproject.toml"), str(path)
-    if (cwd / "qframe.toml").is_file():
-        return _parse_toml(cwd / "qframe.toml", False), "qframe.toml"
-    if (cwd / "pyproject.toml").is_file():
-        return _parse_toml(cwd / "pyproject.toml", True), "pyproject.toml [tool.qframe]"
-    return {}, "defaults"
+def _find_file(config_file: str | Path | None, cwd: Path) -> project.ConfigFile | None:
+    if config_file is None:
+        return project.find(cwd)
+    path = Path(config_file)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    return project.read(path)
 
 
-def _parse_toml(path: Path, pyproject: bool) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    if pyproject:
-        data = data.get("tool", {}).get("qframe", {})
-    return {_ALIASES.get(k, k): v for k, v in data.items()}
+def _read_file(found: project.ConfigFile | None) -> tuple[dict[str, Any], str]:
+    """The file's settings, relative SQLite URLs made files beside it, and its name for messages."""
+    if found is None:
+        return {}, "defaults"
+    values = {_ALIASES.get(k, k): v for k, v in found.table.items()}
+    return project.anchor_urls(values, found.directory), found.label
 
 
 def _read_env(environ: Mapping[str, str]) -> dict[str, str]:

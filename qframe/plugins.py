@@ -4,12 +4,16 @@ Hooks are called through pluggy itself (see :class:`qframe.hooks.Hooks`), so wra
 ``tryfirst``/``trylast`` and pluggy's tracing work as pluggy documents. What qframe adds is
 isolation: a plain implementation that raises is logged and skipped, so one broken plugin
 never takes a cluster down, unless it raises :class:`~qframe.errors.PluginError` on purpose.
+A plugin that cannot be registered at all (its entry point does not import, or a function
+does not match a hook) is left out with one WARNING line, or stops start-up under
+``strict_plugins``.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import logging
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,7 @@ import pluggy
 from qframe import hookspecs
 from qframe.builtin import execution
 from qframe.errors import ConfigError, PluginError
+from qframe.typos import closest, warn_once
 
 if TYPE_CHECKING:  # qframe.config builds a plugin manager while it loads, so it imports this module
     from qframe.config import Config
@@ -34,6 +39,11 @@ PROPAGATING_HOOKS = frozenset({"qframe_execute_task", "qframe_add_options"})
 
 class PluginManager(pluggy.PluginManager):
     """pluggy's plugin manager, isolating each implementation as it is registered."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        #: Plugins left out because they could not be registered: name -> the problem, one line.
+        self.broken: dict[str, str] = {}
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin`` as pluggy does, then isolate each of its implementations."""
@@ -132,11 +142,7 @@ def make_plugin_manager(config: Config) -> PluginManager:
     pm.register(execution, name="qframe.execution")
     for name in config.disable_plugins:
         pm.set_blocked(name)
-    if config.plugins is None:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    else:
-        for name in config.plugins:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+    origins = _load_entry_points(pm, config.plugins, config.strict_plugins)
     for module_name in config.plugin_modules:
         if pm.is_blocked(module_name) or pm.has_plugin(module_name):
             continue
@@ -144,9 +150,84 @@ def make_plugin_manager(config: Config) -> PluginManager:
             module = importlib.import_module(module_name)
         except Exception as exc:
             raise ConfigError(f"plugin module '{module_name}' does not import: {exc}") from exc
-        pm.register(module, name=module_name)
+        origins[module_name] = f"plugin module '{module_name}'"
+        _register(pm, module, module_name, origins[module_name], config.strict_plugins)
+    for name, problem in _unknown_hooks(pm).items():
+        pm.unregister(name=name)
+        _leave_out(pm, name, f"{origins.get(name, name)}: {problem}", config.strict_plugins)
     pm.check_pending()
     return pm
+
+
+def _load_entry_points(pm: PluginManager, allowed: tuple[str, ...] | None, strict: bool) -> dict[str, str]:
+    """Register the ``qframe`` entry points ``allowed`` (None: all), each on its own.
+
+    pluggy's ``load_setuptools_entrypoints`` stops at the first that fails to import; here
+    that one is left out and the others load. Returns each registered plugin's origin.
+    """
+    origins: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        for entry_point in dist.entry_points:
+            name = entry_point.name
+            if (
+                entry_point.group != ENTRY_POINT_GROUP
+                or (allowed is not None and name not in allowed)
+                or pm.has_plugin(name)
+                or pm.is_blocked(name)
+                or name in pm.broken
+            ):
+                continue
+            origin = (
+                f"plugin '{name}' (entry point '{name} = {entry_point.value}' of distribution "
+                f"{dist.metadata['Name']} {dist.version})"
+            )
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:
+                _leave_out(pm, name, f"{origin} does not import: {type(exc).__name__}: {exc}", strict)
+                continue
+            if _register(pm, plugin, name, origin, strict):
+                origins[name] = origin
+    return origins
+
+
+def _register(pm: PluginManager, plugin: object, name: str, origin: str, strict: bool) -> bool:
+    """Register ``plugin``, or leave it out when pluggy refuses one of its functions."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)  # pluggy keeps the functions it registered before the bad one
+        lines = str(exc).splitlines()
+        _leave_out(pm, name, f"{origin}: {'; '.join(lines[1:]) or lines[0]}", strict)
+        return False
+    return True
+
+
+def _unknown_hooks(pm: PluginManager) -> dict[str, str]:
+    """Plugins with a function named like a hook that does not exist: name -> the problem."""
+    callers = {name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")}
+    known = [name for name, caller in callers.items() if caller.has_spec()]
+    problems: dict[str, str] = {}
+    for hook, caller in callers.items():
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook or impl.plugin_name in problems:
+                continue
+            function = f"{impl.function.__module__}.{impl.function.__qualname__}"
+            what = "is not" if hook == impl.function.__name__ else f"implements '{hook}', which is not"
+            guess = closest(hook, known)
+            hint = f" (did you mean {guess}?)" if guess else ""
+            problems[impl.plugin_name] = f"function {function} {what} a qframe hook{hint}"
+    return problems
+
+
+def _leave_out(pm: PluginManager, name: str, problem: str, strict: bool) -> None:
+    """Record a plugin that is not registered; WARN once per process, or stop under ``strict``."""
+    if strict:
+        raise PluginError(f"{problem} (strict_plugins is on)")
+    pm.broken[name] = problem
+    warn_once(f"{problem}; carrying on without it")
 
 
 def list_plugins(pm: pluggy.PluginManager) -> list[tuple[str, list[str]]]:

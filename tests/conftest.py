@@ -101,3 +101,37 @@ def tiny_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     importlib.invalidate_caches()
     yield site
     sys.modules.pop("qframe_tiny_plugin", None)
+
+
+def write_dist(site: Path, dist: str, entry_point: str, module: str, source: str) -> None:
+    """Install distribution ``dist`` 0.1 into ``site``: entry point ``entry_point = module``."""
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[qframe]\n{entry_point} = {module}\n")
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def broken_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Two installed distributions whose hook plugins cannot be registered, on ``sys.path``.
+
+    ``qframe-broken`` (entry point ``brokenplug``) imports a module that does not exist;
+    ``qframe-typo`` (``typoplug``) implements the misspelt ``qframe_task_sucseeded``.
+    Yields the directory, for ``PYTHONPATH`` of subprocesses.
+    """
+    site = tmp_path / "broken-site"
+    write_dist(site, "qframe-broken", "brokenplug", "qframe_broken_dist", "import nothere\n")
+    typo = """
+        from qframe import hookimpl
+
+
+        @hookimpl
+        def qframe_task_sucseeded(result):
+            pass
+    """
+    write_dist(site, "qframe-typo", "typoplug", "qframe_typo_dist", typo)
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    yield site
+    sys.modules.pop("qframe_typo_dist", None)

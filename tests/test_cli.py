@@ -12,6 +12,7 @@ import pytest
 from conftest import APP, Lab
 
 import qframe
+from qframe.testing.cluster import ClusterProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -115,3 +116,90 @@ def test_the_plugins_allow_list_from_the_environment_governs_an_installed_plugin
     listing = qf(lab, "plugins").stdout
     assert "  tinyplug: qframe_add_options\n" in listing
     assert '  tinyplug_colour (str, default "blue", env QFRAME_TINYPLUG_COLOUR): ' in listing
+
+
+def python(lab: Lab, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**os.environ, **lab.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def lines_naming(text: str, word: str) -> list[str]:
+    return [line for line in text.splitlines() if word in line]
+
+
+def test_a_broken_plugin_is_one_warning_and_every_command_works_without_it(
+    lab: Lab, broken_dists: Path
+) -> None:
+    lab.env["PYTHONPATH"] = str(broken_dists)
+    lab.configure(plugins="none")  # load every installed entry point
+    listing = qf(lab, "plugins")
+    assert listing.returncode == 0, listing.stderr
+    assert "  brokenplug: broken, not loaded: plugin 'brokenplug' (entry point" in listing.stdout
+    assert "  typoplug: broken, not loaded: " in listing.stdout
+    for word in ("'brokenplug'", "'typoplug'"):
+        [warning] = lines_naming(listing.stderr, word)
+        assert " WARNING plugin " in warning and warning.endswith("; carrying on without it")
+    producer = python(lab, "import qframe; print(qframe.async_task('qframe.testing.tasks.inc', 1))", APP)
+    assert producer.returncode == 0, producer.stderr
+    [warning] = lines_naming(producer.stderr, "'brokenplug'")
+    assert "does not import: ModuleNotFoundError: No module named 'nothere'" in warning
+    cluster = lab.cluster()
+    assert lab.client.result(producer.stdout.strip(), wait=20) == 2
+    [warning] = lines_naming(cluster.log, "'brokenplug'")
+    assert " WARNING plugin 'brokenplug' (entry point 'brokenplug = qframe_broken_dist' of " in warning
+    assert len(lines_naming(cluster.log, "'typoplug'")) == 1
+    assert cluster.stop() == 0
+
+
+def test_strict_plugins_stops_the_cluster_at_start_with_one_line(lab: Lab, broken_dists: Path) -> None:
+    lab.env["PYTHONPATH"] = str(broken_dists)
+    lab.configure(plugins="brokenplug", strict_plugins="true")
+    for command in ("cluster", "plugins"):
+        done = qf(lab, command)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [
+            "qframe: error: plugin 'brokenplug' (entry point 'brokenplug = qframe_broken_dist' of "
+            "distribution qframe-broken 0.1) does not import: ModuleNotFoundError: No module named "
+            "'nothere' (strict_plugins is on)"
+        ]
+
+
+PROJECT_PLUGIN = """
+from qframe import hookimpl
+
+
+@hookimpl
+def qframe_task_succeeded(result):
+    pass
+"""
+
+
+def test_plugin_modules_and_tasks_beside_the_config_import_for_every_command(lab: Lab) -> None:
+    project = lab.tmp / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "qframe.toml").write_text('plugin_modules = ["projplug"]\n')
+    (project / "projplug.py").write_text(PROJECT_PLUGIN)
+    (project / "projtasks.py").write_text("def double(x):\n    return 2 * x\n")
+    here = project / "sub"
+    listing = qf(lab, "plugins", cwd=here)
+    assert listing.returncode == 0, listing.stderr
+    assert "  projplug: qframe_task_succeeded\n" in listing.stdout
+    missing = qf(lab, "result", "0" * 32, cwd=here)
+    assert missing.returncode == 1, missing.stderr  # no result yet, not a plugin that does not import
+    enqueued = qf(lab, "enqueue", "projtasks.double", "[4]", cwd=here)
+    assert enqueued.returncode == 0, enqueued.stderr
+    producer = python(lab, "import qframe; print(qframe.async_task('projtasks.double', 21))", here)
+    assert producer.returncode == 0, producer.stderr
+    # spawn: every worker starts a fresh interpreter, which must still find projtasks
+    cluster = ClusterProcess(here, {**lab.env, "QFRAME_START_METHOD": "spawn"})
+    lab.clusters.append(cluster)
+    cluster.wait_running()
+    assert lab.client.result(enqueued.stdout.strip(), wait=20) == 8
+    assert lab.client.result(producer.stdout.strip(), wait=20) == 42
+    assert cluster.stop() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -119,3 +120,51 @@ def test_sync_runs_here_saves_the_result_and_reraises(client: Client) -> None:
         client.async_task("math.sqrt", -1, sync=True, group="sync")
     [ok, failed] = client.fetch_group("sync")
     assert ok.success and not failed.success and "ValueError" in failed.result
+
+
+def takes_a_timeout_of_its_own(timout: float) -> None:
+    """A task function whose own keyword looks like a misspelt option."""
+
+
+def takes_any_keyword(**kwargs: object) -> None:
+    """A task function that takes every keyword."""
+
+
+def test_a_misspelt_task_option_is_refused_at_enqueue_with_the_closest_name(client: Client) -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'timout' .*did you mean timeout\?"):
+        client.async_task(local_function, timout=5)
+    with pytest.raises(TypeError, match=r"unknown task options: \['grup'\] \(did you mean grup -> group\?\)"):
+        client.async_tasks(local_function, [()], grup="g")
+    assert client.queue_size() == 0
+    client.async_task(takes_a_timeout_of_its_own, timout=5)
+    client.async_task(takes_any_keyword, timout=5)
+    client.async_task("elsewhere.func", timout=5)  # a path is not imported here: the worker will tell
+    assert [task.kwargs for task in queued_tasks(client)] == [{"timout": 5}] * 3
+
+
+def test_a_producer_warns_once_when_it_would_create_a_new_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def producer(name: str) -> Client:
+        return Client(load_config({"broker_url": f"sqlite:///{tmp_path}/{name}", "plugins": ()}, environ={}))
+
+    with caplog.at_level(logging.WARNING, logger="qframe"):
+        producer("new.db").async_task("m.f")
+        producer("new.db").async_task("m.f")
+        producer("results-first.db").fetch("x")  # the store opens the broker's file
+        SQLiteBroker(f"sqlite:///{tmp_path}/used.db", "default").close()
+        producer("used.db").fetch("x")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"creating a new SQLite database {tmp_path}/{name}: no cluster has used it yet, so tasks sent "
+        "to it wait until a cluster uses the same file (see broker_url)"
+        for name in ("new.db", "results-first.db")
+    ]
+
+
+def test_a_producer_in_a_subdirectory_uses_the_projects_database(tmp_path: Path) -> None:
+    (tmp_path / "qframe.toml").write_text("plugins = []\n")
+    (tmp_path / "sub").mkdir()
+    Client(load_config(environ={}, cwd=tmp_path / "sub")).async_task("m.f")
+    assert Client(load_config(environ={}, cwd=tmp_path)).queue_size() == 1
+    assert {"qframe.db", "qframe.db.key"} <= {path.name for path in tmp_path.iterdir()}
+    assert list((tmp_path / "sub").iterdir()) == []

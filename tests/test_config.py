@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 
@@ -124,3 +125,99 @@ def test_every_option_is_documented_with_its_environment_variable() -> None:
     for name in FIELDS:
         assert f"`{name}`" in text, name
         assert f"`{env_name(name)}`" in text, env_name(name)
+
+
+def test_the_config_file_is_found_upward_passing_over_a_pyproject_without_the_table(tmp_path: Path) -> None:
+    write(tmp_path / "qframe.toml", "workers = 3\n")
+    deeper = tmp_path / "sub" / "deeper"
+    deeper.mkdir(parents=True)
+    write(tmp_path / "sub" / "pyproject.toml", "[project]\nname = 'sub'\n")
+    assert load(environ={}, cwd=deeper).workers == 3
+    write(tmp_path / "sub" / "pyproject.toml", "[tool.qframe]\nworkers = 4\n")
+    assert load(environ={}, cwd=deeper).workers == 4
+    write(deeper / "qframe.toml", "wokers = 5\n")
+    with pytest.raises(ConfigError, match=r"^unknown option 'wokers' in qframe.toml "):
+        load(environ={}, cwd=deeper)
+    (deeper / "qframe.toml").unlink()
+    write(tmp_path / "sub" / "pyproject.toml", "[tool.qframe]\nwokers = 4\n")
+    with pytest.raises(ConfigError, match=rf"^unknown option 'wokers' in {tmp_path}/sub/pyproject.toml \["):
+        load(environ={}, cwd=deeper)
+
+
+def test_relative_sqlite_urls_in_the_file_are_files_beside_it(tmp_path: Path) -> None:
+    write(
+        tmp_path / "qframe.toml",
+        'broker_url = "sqlite:///data/q.db"\n[clusters.long]\nstore_url = "sqlite:///long.db"\n',
+    )
+    (tmp_path / "sub").mkdir()
+    config = load(environ={}, cwd=tmp_path / "sub")
+    assert config.broker_url == f"sqlite:///{tmp_path}/data/q.db"
+    assert config.for_cluster("long").store_url == f"sqlite:///{tmp_path}/long.db"
+    from_env = load(environ={"QFRAME_BROKER_URL": "sqlite:///mine.db"}, cwd=tmp_path / "sub")
+    assert from_env.broker_url == "sqlite:///mine.db"  # the environment's are the process's own
+    write(tmp_path / "qframe.toml", 'broker_url = "sqlite:////srv/q.db"\n')
+    assert load(environ={}, cwd=tmp_path / "sub").broker_url == "sqlite:////srv/q.db"
+
+
+def test_the_sqlite_default_lives_beside_the_config_file(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.qframe]\nworkers = 2\n")
+    (tmp_path / "sub").mkdir()
+    assert load(environ={}, cwd=tmp_path / "sub").broker_url == f"sqlite:///{tmp_path}/qframe.db"
+    redis = load({"broker": "redis", "store": "sqlite"}, environ={}, cwd=tmp_path / "sub")
+    assert (redis.broker_url, redis.store_url) == (None, f"sqlite:///{tmp_path}/qframe.db")
+    (tmp_path / "pyproject.toml").unlink()
+    assert load(environ={}, cwd=tmp_path / "sub").broker_url is None  # no file: the current directory
+
+
+def test_a_typo_in_any_cluster_table_is_an_error_at_load(tmp_path: Path) -> None:
+    write(
+        tmp_path / "qframe.toml",
+        "[clusters.long]\nwokers = 2\n[clusters.other]\nlease = 'soon'\n",
+    )
+    expected = [
+        "unknown option 'wokers' in qframe.toml [clusters.long] (did you mean 'workers'?)",
+        "option 'lease' must be a number, got 'soon' (from qframe.toml [clusters.other])",
+    ]
+    for environ in ({}, {"QFRAME_CLUSTER_NAME": "long"}):
+        with pytest.raises(ConfigError) as error:
+            load(environ=environ, cwd=tmp_path)
+        assert str(error.value).splitlines() == expected
+
+
+def test_qframe_clusters_sets_the_starting_clusters_table_and_the_producers(tmp_path: Path) -> None:
+    tables = '{"long": {"timeout": 600, "lease": 700}}'
+    long = load(environ={"QFRAME_CLUSTERS": tables, "QFRAME_CLUSTER_NAME": "long"}, cwd=tmp_path)
+    assert (long.timeout, long.lease) == (600, 700)
+    producer = load(environ={"QFRAME_CLUSTERS": tables}, cwd=tmp_path)
+    assert (producer.timeout, producer.for_cluster("long").timeout) == (None, 600)
+    with pytest.raises(
+        ConfigError, match=r"^unknown option 'wokers' in QFRAME_CLUSTERS \[clusters.long\] \(did you mean"
+    ):
+        load(environ={"QFRAME_CLUSTERS": '{"long": {"wokers": 1}}'}, cwd=tmp_path)
+
+
+def test_a_misspelt_environment_variable_is_one_warning_naming_the_closest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, tiny_dist: Path
+) -> None:
+    environ = {
+        "QFRAME_WROKERS": "3",
+        "QFRAME_TEST_ANYTHING": "tolerated",
+        "QFRAME_CLUSTER_NAME": "x",
+        "QFRAME_TINYPLUG_COLOUR": "red",
+        "QFRAME_NOTHING_LIKE_IT": "1",
+    }
+    with caplog.at_level(logging.WARNING, logger="qframe"):
+        assert load(environ=environ, cwd=tmp_path).plugin("tinyplug").colour == "red"
+        load(environ=environ, cwd=tmp_path)
+    assert [r.getMessage() for r in caplog.records] == [
+        "environment variable QFRAME_WROKERS sets no qframe option and is ignored "
+        "(did you mean QFRAME_WORKERS?)",
+        "environment variable QFRAME_NOTHING_LIKE_IT sets no qframe option and is ignored",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="qframe"):
+        load(environ={"QFRAME_PLUGINS": "", "QFRAME_TINYPLUG_COLOUR": "red"}, cwd=tmp_path)
+    assert [r.getMessage() for r in caplog.records] == [
+        "environment variable QFRAME_TINYPLUG_COLOUR sets no qframe option and is ignored "
+        "(plugin 'tinyplug' is installed but not loaded)"
+    ]

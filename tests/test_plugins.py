@@ -13,7 +13,7 @@ from qframe import hookimpl
 from qframe.builtin.sqlite import SQLiteBroker, SQLiteStore
 from qframe.config import load as load_config
 from qframe.drivers import available, load, make_broker, make_store, store_choice
-from qframe.errors import ConfigError, DriverNotFound
+from qframe.errors import ConfigError, DriverNotFound, PluginError
 from qframe.hooks import Hooks
 from qframe.plugins import list_plugins, make_plugin_manager
 
@@ -108,3 +108,65 @@ def test_store_defaults_to_the_brokers_own_store_else_sqlite(tmp_path: Path) -> 
     )
     assert isinstance(make_broker(config(broker_url=url)), SQLiteBroker)
     assert isinstance(make_store(config(broker_url=url)), SQLiteStore)
+
+
+def test_an_entry_point_that_does_not_import_is_left_out_and_the_others_load(
+    broken_dists: Path, tiny_dist: Path
+) -> None:
+    pm = make_plugin_manager(load_config(environ={}, cwd=broken_dists))
+    assert "tinyplug" in dict(list_plugins(pm))
+    assert "brokenplug" not in dict(list_plugins(pm))
+    assert pm.broken["brokenplug"] == (
+        "plugin 'brokenplug' (entry point 'brokenplug = qframe_broken_dist' of distribution "
+        "qframe-broken 0.1) does not import: ModuleNotFoundError: No module named 'nothere'"
+    )
+
+
+def test_a_misspelt_hook_leaves_its_plugin_out_naming_the_function_and_the_closest_hook(
+    broken_dists: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pm = make_plugin_manager(load_config(environ={}, cwd=broken_dists))
+    assert "typoplug" not in dict(list_plugins(pm))
+    assert pm.broken["typoplug"] == (
+        "plugin 'typoplug' (entry point 'typoplug = qframe_typo_dist' of distribution qframe-typo 0.1): "
+        "function qframe_typo_dist.qframe_task_sucseeded is not a qframe hook "
+        "(did you mean qframe_task_succeeded?)"
+    )
+    module = types.ModuleType("qframe_typo_module")
+    exec("from qframe import hookimpl\n@hookimpl\ndef qframe_task_faild(result): pass", vars(module))
+    monkeypatch.setitem(sys.modules, "qframe_typo_module", module)
+    pm = make_plugin_manager(config(plugins=(), plugin_modules=("qframe_typo_module",)))
+    assert list_plugins(pm) == []
+    assert pm.broken["qframe_typo_module"] == (
+        "plugin module 'qframe_typo_module': function qframe_typo_module.qframe_task_faild is not a "
+        "qframe hook (did you mean qframe_task_failed?)"
+    )
+
+
+def test_a_function_taking_an_argument_its_hook_does_not_provide_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = types.ModuleType("qframe_bad_args")
+    module.qframe_task_failed = hookimpl(lambda res: None)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "qframe_bad_args", module)
+    pm = make_plugin_manager(config(plugins=(), plugin_modules=("qframe_bad_args",)))
+    assert list_plugins(pm) == [] and pm.hook.qframe_task_failed.get_hookimpls() == []
+    [line] = pm.broken["qframe_bad_args"].splitlines()
+    assert line.startswith("plugin module 'qframe_bad_args': hookimpl definition: <lambda>(res); ")
+    assert "{'res'}" in line
+
+
+def test_strict_plugins_makes_a_broken_plugin_a_one_line_error(broken_dists: Path) -> None:
+    with pytest.raises(PluginError) as error:
+        load_config(
+            environ={"QFRAME_STRICT_PLUGINS": "true", "QFRAME_PLUGINS": "brokenplug"}, cwd=broken_dists
+        )
+    assert str(error.value) == (
+        "plugin 'brokenplug' (entry point 'brokenplug = qframe_broken_dist' of distribution "
+        "qframe-broken 0.1) does not import: ModuleNotFoundError: No module named 'nothere' "
+        "(strict_plugins is on)"
+    )
+    with pytest.raises(
+        PluginError, match=r"qframe_task_sucseeded is not a qframe hook .*strict_plugins is on"
+    ):
+        load_config(environ={"QFRAME_STRICT_PLUGINS": "1", "QFRAME_PLUGINS": "typoplug"}, cwd=broken_dists)

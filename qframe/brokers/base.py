@@ -157,3 +157,8 @@ class Broker(abc.ABC):
     def local_key_file(cls, url: str | None) -> Path | None:
         """For embedded brokers, the file where a generated secret key lives."""
         return None
+
+    @classmethod
+    def local_file(cls, url: str | None) -> Path | None:
+        """For embedded brokers, the absolute path of the file that holds the queue."""
+        return None

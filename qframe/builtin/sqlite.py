@@ -184,6 +184,11 @@ class SQLiteBroker(Broker):
         path = db_path(url)
         return path.with_name(path.name + ".key")
 
+    @classmethod
+    def local_file(cls, url: str | None) -> Path:
+        """The database file."""
+        return db_path(url).absolute()
+
     def info(self) -> str:
         """The database file and queue."""
         return f"sqlite {self.db.path.resolve()} queue={self.queue}"
