@@ -43,7 +43,7 @@ class OutageClock:
         if lasted > self.limit:
             self.tripped = True
             log.error(
-                "%s: the broker has been unreachable for %.0f s, longer than max_outage (%g s); "
+                "%s: the broker has been unreachable for %.1f s, longer than max_outage (%g s); "
                 "stopping the cluster (exit code %d)",
                 self.name,
                 lasted,
