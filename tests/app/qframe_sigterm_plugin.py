@@ -1,12 +1,14 @@
-"""A hook plugin that sends SIGTERM to the cluster's main process while its first worker boots.
+"""A hook plugin that sends SIGTERM to the cluster's main process while a worker boots.
 
-The sentinel is then still starting the cluster: the stop request arrives during start-up.
+The worker then takes a second more to boot, so the sentinel is still starting the
+cluster well after the stop request arrived: it comes during start-up.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 from qframe import Config, hookimpl
 
@@ -22,3 +24,4 @@ def qframe_cluster_starting(config: Config) -> None:
 def qframe_process_boot(role: str, name: str, config: Config) -> None:
     if role == "worker" and MAIN_PID in os.environ:
         os.kill(int(os.environ.pop(MAIN_PID)), signal.SIGTERM)
+        time.sleep(1)
