@@ -95,15 +95,15 @@ class Cluster:
             secret_keys(config.secret_key, config.secret_key_fallbacks, None, config.broker)
         self.is_starting = True
         try:
-            broker = self._reach()
+            broker_line = self._reach()
         except BaseException:
             self.is_starting = False
             raise
-        if broker is None:  # asked to stop while waiting for the servers: nothing was started
+        if broker_line is None:  # asked to stop while waiting for the servers: nothing was started
             self.is_starting, self.has_stopped = False, True
             return self.pid
         log.info("Q Cluster %s starting.", self.name)
-        log.info("Q Cluster %s serves queue '%s' (broker: %s)", self.name, config.name, broker)
+        log.info("Q Cluster %s serves queue '%s' (broker: %s)", self.name, config.name, broker_line)
         self.hooks.cluster_starting(config)
         keys = secret_keys(config.secret_key, config.secret_key_fallbacks, generated_key_file, config.broker)
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
@@ -139,19 +139,16 @@ class Cluster:
 
     def _reach(self) -> str | None:
         """Wait until broker and store answer; return the broker's description (None: stop asked)."""
-        broker = reach_broker(self.config, self._stop_asked)
+        broker = reach_broker(self.config, lambda: self._stop_requested)
         if broker is None:
             return None
         description = broker.info()
         broker.close()
-        store = reach_store(self.config, self._stop_asked)
+        store = reach_store(self.config, lambda: self._stop_requested)
         if store is None:
             return None
         store.close()
         return description
-
-    def _stop_asked(self) -> bool:
-        return self._stop_requested
 
     def _wait_running(self, deadline: float) -> bool:
         """Wait for the sentinel's ``running``; give up when it dies.
