@@ -95,7 +95,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
     report = {
         "queue": config.name,
         "broker": broker.info(),
-        "clusters": [vars(stat) for stat in clusters],
+        "clusters": [{**vars(stat), "label": stat.label} for stat in clusters],
         "queued": broker.queue_size(),
         "leased": broker.lock_size(),
         "dead_letters": len(list_dead_letters(broker, store)),
@@ -114,11 +114,13 @@ def info(ctx: click.Context, as_json: bool) -> None:
 
     console = Console()
     table = Table(title=f"qframe clusters on {report['broker']}")
-    for column in ("cluster", "name", "host", "status", "workers", "uptime (s)", "reincarnations"):
+    # the four-word names are what the clusters' log lines say: never cut them short
+    table.add_column("cluster", no_wrap=True, min_width=max((len(s.label) for s in clusters), default=7))
+    for column in ("queue", "host", "status", "workers", "uptime (s)", "reincarnations"):
         table.add_column(column)
     for stat in clusters:
         table.add_row(
-            stat.cluster_id[:8],
+            stat.label,
             stat.name,
             stat.host,
             stat.status,

@@ -67,6 +67,11 @@ class Config:
     save_limit: int = 0
     #: Seconds a running task gets to finish at stop before its worker is killed.
     grace: float = 30.0
+    #: Seconds a starting cluster keeps trying to reach its broker and store before it gives up.
+    startup_wait: float = 10.0
+    #: Seconds a running cluster may go without reaching its broker before it stops (exit
+    #: code 3, for its process manager to restart it); ``None`` means it waits forever.
+    max_outage: float | None = None
     #: zlib-compress payloads.
     compress: bool = False
     #: Payload codec: ``pickle`` (any Python object) or ``json``.
@@ -336,6 +341,10 @@ def _check(config: Config) -> list[str]:
         problems.append(
             f"option 'log_level' must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {config.log_level!r}"
         )
+    if config.startup_wait < 0:
+        problems.append(f"option 'startup_wait' must be 0 or more, got {config.startup_wait}")
+    if config.max_outage is not None and config.max_outage <= 0:
+        problems.append(f"option 'max_outage' must be greater than 0, got {config.max_outage}")
     if config.max_attempts < 0:
         problems.append(f"option 'max_attempts' must be 0 (no limit) or more, got {config.max_attempts}")
     return problems

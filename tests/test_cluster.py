@@ -21,23 +21,24 @@ from qframe.testing.cluster import ClusterProcess
 
 pytestmark = pytest.mark.timeout(120)
 
+NAME = r"[a-z]+-[a-z]+-[a-z]+-[a-z]+"  # the cluster's humanhash, as in the seed
 START = [
-    r"Q Cluster default starting\.",
+    rf"Q Cluster {NAME} starting\.",
     r"Process-[0-9a-f]{32} ready for work at \d+",
     r"Process-[0-9a-f]{32} ready for work at \d+",
     r"Process-[0-9a-f]{32} monitoring at \d+",
     r"Process-[0-9a-f]{32} guarding cluster at \d+",
     r"Process-[0-9a-f]{32} pushing tasks at \d+",
-    r"Q Cluster default running\.",
+    rf"Q Cluster {NAME} running\.",
 ]
 STOP = [
-    r"Q Cluster default stopping\.",
+    rf"Q Cluster {NAME} stopping\.",
     r"Process-[0-9a-f]{32} stopping cluster processes",
     r"Process-[0-9a-f]{32} stopped pushing tasks",
     r"Process-[0-9a-f]{32} stopped doing work",
     r"Process-[0-9a-f]{32} stopped doing work",
     r"Process-[0-9a-f]{32} stopped monitoring results",
-    r"Q Cluster default has stopped\.",
+    rf"Q Cluster {NAME} has stopped\.",
 ]
 LINE = r"^\d\d:\d\d:\d\d \[Q\] INFO "
 
@@ -56,8 +57,10 @@ def test_start_and_stop_print_the_seed_lines_in_order(lab: Lab) -> None:
     cluster = lab.cluster()
     assert cluster.stop() == 0
     assert_in_order(cluster.lines, START + STOP)
-    assert cluster.lines[0].endswith("Q Cluster default starting.")
-    assert cluster.lines[-1].endswith("Q Cluster default has stopped.")
+    [name] = re.findall(rf"Q Cluster ({NAME}) starting\.$", cluster.lines[0])
+    assert cluster.lines[-1].endswith(f"Q Cluster {name} has stopped.")
+    assert sum(f"Q Cluster {name} " in line for line in cluster.lines) == 5  # the seed's four, and ...
+    cluster.wait_for(rf"Q Cluster {name} serves queue 'default' \(broker: sqlite ")  # ... the queue, once
     assert "generated a secret key in" in cluster.log  # first run on the embedded default
 
 
@@ -266,7 +269,7 @@ def test_a_cluster_that_cannot_start_exits_and_leaves_no_process(lab: Lab) -> No
     cluster = ClusterProcess(APP, lab.env, "--broker", "qframe_test_brokers:ChildrenFail")
     lab.clusters.append(cluster)
     assert cluster.process.wait(60) != 0
-    cluster.wait_for(r"Q Cluster default failed to start\. Sentinel exited with exit code 1\.")
+    cluster.wait_for(rf"Q Cluster {NAME} failed to start\. Sentinel exited with exit code 1\.")
     time.sleep(0.5)
     leftovers = [
         p for p in psutil.process_iter(["cmdline"]) if "ChildrenFail" in " ".join(p.info["cmdline"] or [])

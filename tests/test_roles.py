@@ -117,7 +117,7 @@ def test_qframe_info_shows_a_running_cluster_only_to_readers_with_its_key(lab: L
     assert shown["status"] in ("Idle", "Working") and len(shown["workers"]) == 2
     assert shown["pid"] == cluster.process.pid
     table = qf(lab, "info")
-    assert table.returncode == 0 and shown["cluster_id"][:8] in table.stdout
+    assert table.returncode == 0 and shown["label"] in table.stdout
     stranger = qf(lab, "info", "--json", QFRAME_SECRET_KEY="another key")
     assert stranger.returncode == 0, stranger.stderr
     assert json.loads(stranger.stdout)["clusters"] == []

@@ -16,12 +16,16 @@ import uuid
 import pluggy
 
 from qframe.cluster.context import Context
-from qframe.cluster.sentinel import process_name, run_sentinel
+from qframe.cluster.outage import EXIT_OUTAGE
+from qframe.cluster.reach import reach_broker, reach_store
+from qframe.cluster.sentinel import OUTAGE, process_name, run_sentinel
 from qframe.cluster.stat import Stat, read_statuses
 from qframe.config import Config
-from qframe.drivers import key_file, make_broker, make_process_manager, make_store
+from qframe.drivers import key_file, make_process_manager
+from qframe.drivers import load as load_driver
 from qframe.errors import ConfigError, QFrameError
 from qframe.hooks import Hooks
+from qframe.names import humanize
 from qframe.plugins import make_plugin_manager
 from qframe.processes import ChildProcess
 from qframe.serialize import secret_keys
@@ -43,6 +47,9 @@ class Cluster:
         self.hooks = Hooks(self.pm)
         self.processes = make_process_manager(config)
         self.cluster_id = uuid.uuid4().hex
+        #: The cluster's own name in its log lines: the four-word humanhash of its id, as in
+        #: Django Q2. Its queue's name is ``config.name``.
+        self.name = humanize(self.cluster_id)
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.sentinel: ChildProcess | None = None
@@ -60,28 +67,43 @@ class Cluster:
         return self.config.timeout
 
     @property
-    def stat(self) -> Stat | None:
-        """The cluster's last published status, read from the status store."""
-        return next((s for s in read_statuses(self.config) if s.cluster_id == self.cluster_id), None)
+    def stat(self) -> Stat:
+        """The cluster's last published status, read from the status store.
 
-    def start(self) -> None:
-        """Start the sentinel and wait until every process is ready."""
-        name = self.config.name
-        self.hooks.configure(self.config)
-        broker = make_broker(self.config)  # a bad driver name or URL fails here, in one clear line
-        broker.close()
-        if self.config.lease < broker.lease_resolution:
-            raise ConfigError(
-                f"lease ({self.config.lease:g} s) is shorter than broker '{self.config.broker}' can keep "
-                f"(its lease_resolution is {broker.lease_resolution:g} s)"
-            )
-        make_store(self.config).close()
+        Before the start, after the stop, or when no status verifies, a status of its own
+        in state ``Stopped`` (``Starting`` while it starts), as in Django Q2.
+        """
+        if self.sentinel is not None:
+            for stat in read_statuses(self.config):
+                if stat.cluster_id == self.cluster_id:
+                    return stat
+        status = "Starting" if self.is_starting else "Stopped"
+        return Stat(self.cluster_id, self.config.name, self.host, self.pid, status=status)
+
+    def start(self) -> int:
+        """Start the sentinel, wait until every process is ready, and return the cluster's pid.
+
+        Nothing starts until the broker and the store answer (for up to ``startup_wait``
+        seconds). A stop requested meanwhile (SIGTERM under :meth:`run`) is carried out
+        once the cluster runs, by the orderly stop procedure.
+        """
         config = self.config
+        self.hooks.configure(config)
+        self._check_lease()
         generated_key_file = key_file(config)
         if generated_key_file is None:  # a networked broker without a key fails before anything starts
             secret_keys(config.secret_key, config.secret_key_fallbacks, None, config.broker)
         self.is_starting = True
-        log.info("Q Cluster %s starting.", name)
+        try:
+            broker_line = self._reach()
+        except BaseException:
+            self.is_starting = False
+            raise
+        if broker_line is None:  # asked to stop while waiting for the servers: nothing was started
+            self.is_starting, self.has_stopped = False, True
+            return self.pid
+        log.info("Q Cluster %s starting.", self.name)
+        log.info("Q Cluster %s serves queue '%s' (broker: %s)", self.name, config.name, broker_line)
         self.hooks.cluster_starting(config)
         keys = secret_keys(config.secret_key, config.secret_key_fallbacks, generated_key_file, config.broker)
         self._rundir = tempfile.mkdtemp(prefix="qframe-")
@@ -96,17 +118,45 @@ class Cluster:
             if self.sentinel.is_alive():
                 self.processes.kill(self.sentinel)
             self._cleanup()
+            self.is_starting, self.has_stopped = False, True
             raise QFrameError(
-                f"Q Cluster {name} failed to start. Sentinel exited with exit code {self.sentinel.exitcode}."
+                f"Q Cluster {self.name} failed to start. "
+                f"Sentinel exited with exit code {self.sentinel.exitcode}."
             )
         self.is_starting, self.is_running = False, True
         self.start_event.set()
-        log.info("Q Cluster %s running.", name)
+        log.info("Q Cluster %s running.", self.name)
         self.hooks.cluster_started(self)
+        return self.pid
+
+    def _check_lease(self) -> None:
+        resolution = float(load_driver("broker", self.config.broker).lease_resolution)
+        if self.config.lease < resolution:
+            raise ConfigError(
+                f"lease ({self.config.lease:g} s) is shorter than broker '{self.config.broker}' can keep "
+                f"(its lease_resolution is {resolution:g} s)"
+            )
+
+    def _reach(self) -> str | None:
+        """Wait until broker and store answer; return the broker's description (None: stop asked)."""
+        broker = reach_broker(self.config, lambda: self._stop_requested)
+        if broker is None:
+            return None
+        description = broker.info()
+        broker.close()
+        store = reach_store(self.config, lambda: self._stop_requested)
+        if store is None:
+            return None
+        store.close()
+        return description
 
     def _wait_running(self, deadline: float) -> bool:
-        """Wait for the sentinel's ``running``; give up when it dies or a stop is requested."""
-        while time.monotonic() < deadline and not self._stop_requested:
+        """Wait for the sentinel's ``running``; give up when it dies.
+
+        A stop requested meanwhile does not interrupt the start: the sentinel reads it
+        from its pipe as soon as every process runs, and stops them in order.
+        """
+        while time.monotonic() < deadline:
             try:
                 if self._control.poll(0.1):
                     return bool(self._control.recv() == "running")
@@ -114,13 +164,17 @@ class Cluster:
                 return False
         return False
 
-    def stop(self) -> None:
-        """Run the stop procedure and wait for it to finish."""
+    def stop(self) -> bool:
+        """Run the stop procedure and wait for it to finish.
+
+        Return True when it stopped a running cluster, False when nothing ran (never
+        started, failed to start, or stopped already).
+        """
         if self.sentinel is None or self.has_stopped:
-            return
+            return False
         self.is_stopping = True
         self.stop_event.set()
-        log.info("Q Cluster %s stopping.", self.config.name)
+        log.info("Q Cluster %s stopping.", self.name)
         self.hooks.cluster_stopping(self)
         with contextlib.suppress(OSError):
             self._control.send("stop")
@@ -130,25 +184,37 @@ class Cluster:
             self.processes.kill(self.sentinel)
         self._cleanup()
         self.is_running, self.is_stopping, self.has_stopped = False, False, True
-        log.info("Q Cluster %s has stopped.", self.config.name)
+        log.info("Q Cluster %s has stopped.", self.name)
         self.hooks.cluster_stopped(self)
+        return True
 
     def run(self) -> int:
-        """Start, wait for SIGTERM or SIGINT (the handler only sets a flag), stop; return an exit code."""
+        """Start, wait for SIGTERM or SIGINT (the handler only sets a flag), stop; return an exit code.
+
+        ``0`` after an orderly stop, ``1`` when the sentinel died unexpectedly, and
+        :data:`EXIT_OUTAGE` when the broker stayed unreachable for longer than ``max_outage``.
+        """
         restore = self.processes.on_stop_signals(self._request_stop)
         try:
             self.start()
-            while not self._stop_requested and self.sentinel is not None and self.sentinel.is_alive():
-                time.sleep(0.1)
-            crashed = not self._stop_requested
-            if crashed:
-                log.critical(
-                    "the sentinel died unexpectedly (exit code %s)", self.sentinel and self.sentinel.exitcode
-                )
+            code = self._watch()
             self.stop()
-            return 1 if crashed else 0
+            return code
         finally:
             restore()
+
+    def _watch(self) -> int:
+        """Wait while the cluster runs; return the exit code its end calls for."""
+        while not self._stop_requested and self.sentinel is not None and self.sentinel.is_alive():
+            try:
+                if self._control.poll(0.1) and self._control.recv() == OUTAGE:
+                    return EXIT_OUTAGE
+            except EOFError:  # the sentinel is exiting
+                self.sentinel.join(1)
+        if self._stop_requested or self.sentinel is None:
+            return 0
+        log.critical("the sentinel died unexpectedly (exit code %s)", self.sentinel.exitcode)
+        return 1
 
     def _request_stop(self) -> None:
         self._stop_requested = True

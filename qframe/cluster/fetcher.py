@@ -69,7 +69,7 @@ class Fetcher:
                 checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
             except Exception as exc:  # an outage, or a driver bug: never let the fetcher die
                 if not outage:
-                    log.error("%s cannot reach the broker, retrying: %s", self.name, exc)
+                    log.warning("%s cannot reach the broker, retrying: %s", self.name, exc)
                 outage = True
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)

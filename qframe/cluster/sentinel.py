@@ -16,6 +16,7 @@ from qframe.brokers.base import Broker
 from qframe.cluster.context import Context, boot
 from qframe.cluster.delays import release_due
 from qframe.cluster.monitor import run_monitor
+from qframe.cluster.outage import EXIT_OUTAGE, OutageClock
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.scheduling import SchedulerTicker
 from qframe.cluster.stat import Stat, StatusWriter
@@ -28,6 +29,13 @@ from qframe.stores.base import Store
 log = logging.getLogger("qframe")
 
 START_DEADLINE = 30.0
+
+#: What the sentinel tells the main process when the broker stayed away past ``max_outage``.
+OUTAGE = "outage"
+#: Seconds the sentinel waits for the main process to start the stop procedure after
+#: reporting an outage; past that (nobody watches, e.g. ``Cluster.start()`` from an
+#: application) it stops the cluster itself.
+OUTAGE_REPLY_WAIT = 5.0
 
 
 def process_name() -> str:
@@ -59,6 +67,7 @@ class Sentinel:
         self.status = StatusWriter(self.config, context.keys)
         self._broker: Broker | None = None
         self._store: Store | None = None
+        self.outage = OutageClock(name, self.config.max_outage)
 
     @property
     def broker(self) -> Broker:
@@ -106,7 +115,11 @@ class Sentinel:
             log.warning("could not check the broker's configuration: %s", exc)
         self.control.send("running")
         self.guard()
+        if self.outage.tripped:
+            self.report_outage()
         self.stop()
+        if self.outage.tripped:
+            raise SystemExit(EXIT_OUTAGE)
 
     # -- starting ------------------------------------------------------------------------
     def start(self, role: str, target: Callable[..., None], *args: Any) -> ChildProcess:
@@ -161,6 +174,8 @@ class Sentinel:
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self.config.guard_cycle
                 self.publish("Working" if self.broker_sizes()[1] else "Idle")
+                if self.outage.check():
+                    return
                 self.hooks.sentinel_tick(self.stat, self.config)
                 self.scheduler.tick()
                 release_due(self.store, self.broker, time.time())
@@ -178,7 +193,7 @@ class Sentinel:
                 log.critical(
                     "reincarnated worker %s after death (%s)", child.process.name, describe_exit(code)
                 )
-                self.stat.reincarnations += 1
+            self.stat.reincarnations += 1  # every replacement: deaths, timeouts, recycles, max_rss
             self.workers[position] = self.spawn_worker(child.index)
         for role in ("pusher", "monitor"):
             child = getattr(self, role)
@@ -196,11 +211,23 @@ class Sentinel:
                 )
 
     def broker_sizes(self) -> tuple[int, int]:
-        """Queued and leased messages (zeros when the broker is unreachable)."""
+        """Queued and leased messages (zeros when the broker is unreachable: an outage)."""
         try:
-            return self.broker.queue_size(), self.broker.lock_size()
+            sizes = self.broker.queue_size(), self.broker.lock_size()
         except BrokerError:
+            self.outage.failed()
             return 0, 0
+        self.outage.answered()
+        return sizes
+
+    def report_outage(self) -> None:
+        """Tell the main process, and give it time to start the stop procedure in the seed's order."""
+        try:
+            self.control.send(OUTAGE)
+            if self.control.poll(OUTAGE_REPLY_WAIT):
+                self.control.recv()
+        except (OSError, EOFError):
+            pass  # the main process is gone: stop all the same
 
     def publish(self, status: str) -> None:
         """Save the cluster's signed status heartbeat in the status store."""

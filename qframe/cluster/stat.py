@@ -18,6 +18,7 @@ from typing import Any
 from qframe.config import Config
 from qframe.drivers import key_file, make_store
 from qframe.errors import SignatureError, StoreError
+from qframe.names import humanize
 from qframe.serialize import Codec, secret_keys
 from qframe.stores.base import StatusStore, Store
 
@@ -53,11 +54,17 @@ class Stat:
     status: str = "Starting"
     queued: int = 0
     leased: int = 0
+    #: Processes the sentinel replaced: after deaths, timeouts, recycles and ``max_rss``.
     reincarnations: int = 0
     started: float = field(default_factory=time.time)
     timestamp: float = field(default_factory=time.time)
     #: Fields added by ``qframe_collect_status`` plugins.
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The cluster's four-word name, as in its log lines (``name`` is its queue)."""
+        return humanize(self.cluster_id)
 
     @property
     def uptime(self) -> float:

@@ -103,6 +103,14 @@ class Store(abc.ABC):
     def purge(self) -> None:
         """Delete every result."""
 
+    def ping(self) -> bool:
+        """Return True when the store answers; raise :class:`~qframe.errors.StoreError` if not.
+
+        The default reads a result that does not exist; override it with a cheaper call.
+        """
+        self.get("qframe-ping")
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional for drivers without connections
         """Release connections; the instance is not used afterwards."""
 

@@ -109,3 +109,22 @@ class ResultsOnly(Store):
 
     def purge(self) -> None:
         self.inner.purge()
+
+
+class PingFails(SQLiteBroker):
+    """A broker whose server never answers: the cluster must not start."""
+
+    def ping(self) -> bool:
+        raise BrokerError("server went away")
+
+
+class AnswersThirdPing(SQLiteBroker):
+    """A broker whose server answers from the third ping of this process on (it was booting)."""
+
+    pings = 0
+
+    def ping(self) -> bool:
+        AnswersThirdPing.pings += 1
+        if AnswersThirdPing.pings < 3:
+            raise BrokerError("server is starting")
+        return super().ping()
