@@ -102,9 +102,9 @@ class ResultsOnlyStore(Store):
         """Count through SQLite."""
         return self.inner.count_group(group, failures)
 
-    def delete_group(self, group: str) -> int:
+    def delete_group(self, group: str, tasks: bool = False) -> int:
         """Delete through SQLite."""
-        return self.inner.delete_group(group)
+        return self.inner.delete_group(group, tasks)
 
     def delete(self, task_id: str) -> bool:
         """Delete through SQLite."""
