@@ -7,6 +7,7 @@ config file and ``QFRAME_*`` environment variables, once per process.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -19,7 +20,7 @@ from qframe.brokers.base import Broker
 from qframe.config import Config
 from qframe.config import load as load_config
 from qframe.drivers import key_file, make_broker, make_store, store_choice
-from qframe.errors import BrokerError, ConfigError, PayloadTooLarge
+from qframe.errors import BrokerError, ConfigError, InvalidArgument, PayloadTooLarge
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
 from qframe.project import warn_if_new_database
@@ -28,6 +29,7 @@ from qframe.stores.base import Store
 from qframe.stores.delays import DelayStore
 from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
 from qframe.typos import check_task_keywords, unknown_options
+from qframe.waiting import slices, wait_limit
 
 TaskFunc = str | Callable[..., Any]
 
@@ -205,7 +207,7 @@ class Client:
         except Exception as exc:
             value, success, error = "".join(traceback.format_exception(exc)).rstrip(), False, exc
         record = TaskResult.of(task, value, success, started, 1)
-        if task.save:
+        if task.save or not success:  # as in the cluster: save=False keeps no success, every failure
             self.store.save(record.meta, self._results().encode(record.to_dict()))
         if task.hook:
             resolve(task.hook)(record)
@@ -219,8 +221,13 @@ class Client:
 
     # -- results -------------------------------------------------------------------------
     def fetch(self, task_id: str, wait: float = 0.0) -> TaskResult | None:
-        """The result record of a task, waiting up to ``wait`` seconds; None if not there."""
-        blob = self.store.wait(task_id, wait) if wait > 0 else self.store.get(task_id)
+        """The result record of a task, waiting up to ``wait`` seconds (-1: no limit); None if not there."""
+        limit = wait_limit(wait)
+        blob = self.store.get(task_id) if limit == 0 else None
+        for timeout in slices(limit):
+            blob = self.store.wait(task_id, timeout)
+            if blob is not None:
+                break
         return None if blob is None else self._decode(blob)
 
     def result(self, task_id: str, wait: float = 0.0) -> Any:
@@ -228,21 +235,50 @@ class Client:
         record = self.fetch(task_id, wait)
         return None if record is None else record.result
 
-    def fetch_group(self, group: str, failures: bool = True) -> list[TaskResult]:
-        """The result records of a group, in the order they finished."""
+    def fetch_group(
+        self, group: str, failures: bool = True, wait: float = 0.0, count: int | None = None
+    ) -> list[TaskResult]:
+        """The result records of a group, in the order they finished.
+
+        ``wait`` seconds (-1: no limit) waits for the group's first result; with ``count``,
+        for ``count`` results of the kind returned (failures included unless
+        ``failures=False``), without limit when ``wait`` is 0, as in Django Q2.
+        """
+        self._wait_group(group, failures, wait, count)
         return [self._decode(blob) for blob in self.store.get_group(group, failures)]
 
-    def result_group(self, group: str, failures: bool = False) -> list[Any]:
-        """The return values of a group, in the order they finished."""
-        return [record.result for record in self.fetch_group(group, failures)]
+    def result_group(
+        self, group: str, failures: bool = False, wait: float = 0.0, count: int | None = None
+    ) -> list[Any]:
+        """The return values of a group, in the order they finished.
+
+        ``wait`` and ``count`` as in :meth:`fetch_group`; here ``count`` counts successes
+        unless ``failures=True``.
+        """
+        return [record.result for record in self.fetch_group(group, failures, wait, count)]
+
+    def _wait_group(self, group: str, failures: bool, wait: float, count: int | None) -> None:
+        limit = wait_limit(wait)
+        if count is not None:
+            if count < 1:
+                raise InvalidArgument(f"count must be 1 or more results, got {count!r}")
+            limit = limit or math.inf
+        target = count or 1
+        for timeout in slices(limit):
+            if self.store.wait_group(group, target, timeout, failures) >= target:
+                return
 
     def count_group(self, group: str, failures: bool = False) -> int:
-        """How many results a group has (failures only when asked for)."""
+        """How many successes a group has; with ``failures=True``, how many failures."""
         return self.store.count_group(group, failures)
 
-    def delete_group(self, group: str) -> int:
-        """Delete a group's results; return how many there were."""
-        return self.store.delete_group(group)
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        """Remove the group label from a group's results, or with ``tasks=True`` delete them.
+
+        Returns how many results the group had. With ``tasks=False`` (Django Q2's default)
+        the results stay readable by task id, but the group no longer lists or counts them.
+        """
+        return self.store.delete_group(group, tasks)
 
     def queue_size(self, cluster: str | None = None) -> int:
         """Tasks waiting in a cluster's queue (not counting leased ones)."""
@@ -307,24 +343,28 @@ def fetch(task_id: str, wait: float = 0.0) -> TaskResult | None:
     return default_client().fetch(task_id, wait)
 
 
-def result_group(group: str, failures: bool = False) -> list[Any]:
+def result_group(
+    group: str, failures: bool = False, wait: float = 0.0, count: int | None = None
+) -> list[Any]:
     """A group's return values; see :meth:`Client.result_group`."""
-    return default_client().result_group(group, failures)
+    return default_client().result_group(group, failures, wait, count)
 
 
-def fetch_group(group: str, failures: bool = True) -> list[TaskResult]:
+def fetch_group(
+    group: str, failures: bool = True, wait: float = 0.0, count: int | None = None
+) -> list[TaskResult]:
     """A group's result records; see :meth:`Client.fetch_group`."""
-    return default_client().fetch_group(group, failures)
+    return default_client().fetch_group(group, failures, wait, count)
 
 
 def count_group(group: str, failures: bool = False) -> int:
-    """A group's result count; see :meth:`Client.count_group`."""
+    """A group's successes (or failures); see :meth:`Client.count_group`."""
     return default_client().count_group(group, failures)
 
 
-def delete_group(group: str) -> int:
-    """Delete a group's results; see :meth:`Client.delete_group`."""
-    return default_client().delete_group(group)
+def delete_group(group: str, tasks: bool = False) -> int:
+    """Ungroup (or delete) a group's results; see :meth:`Client.delete_group`."""
+    return default_client().delete_group(group, tasks)
 
 
 def queue_size(cluster: str | None = None) -> int:

@@ -37,3 +37,7 @@ class PluginError(QFrameError):
 
 class PayloadTooLarge(QFrameError):
     """A task's signed payload is larger than its broker's ``max_payload``; nothing was stored."""
+
+
+class InvalidArgument(QFrameError, ValueError):
+    """An argument of a qframe call is out of range (a ``wait`` below 0 but not -1, a ``count`` below 1)."""

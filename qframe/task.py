@@ -65,7 +65,11 @@ class Task:
 
 @dataclass
 class TaskResult:
-    """What a task left behind: its return value (or error text) and its timings."""
+    """What a task left behind: its return value (or error text) and its timings.
+
+    Times are Unix timestamps in seconds: ``enqueued`` when the producer made the task,
+    ``started`` and ``stopped`` around the run that produced this record.
+    """
 
     id: str
     name: str
@@ -79,10 +83,12 @@ class TaskResult:
     attempts: int
     cluster: str
     group: str | None
+    #: When the task was enqueued (None in a record built without a task).
+    enqueued: float | None = None
 
     @property
     def time_taken(self) -> float:
-        """Seconds between start and stop."""
+        """Seconds the run took, ``stopped - started`` (the time spent queued is not counted)."""
         return self.stopped - self.started
 
     @property
@@ -125,6 +131,7 @@ class TaskResult:
             attempts,
             task.cluster,
             task.group,
+            task.enqueued,
         )
 
 

@@ -260,12 +260,13 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         return self.space.results
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Replace results by id, then keep only the ``save_limit`` most recent successes."""
+        """Save results (a saved success stays), then keep the ``save_limit`` most recent successes."""
         with self.space.changed:
             for meta, blob in results:
-                self._results.pop(meta.id, None)
-                if not (meta.success and self.save_limit < 0):
-                    self._results[meta.id] = (meta, bytes(blob))
+                saved = self._results.get(meta.id)
+                if (saved is not None and saved[0].success) or (meta.success and self.save_limit < 0):
+                    continue
+                self._results[meta.id] = (meta, bytes(blob))
             if self.save_limit > 0:
                 successes = [(m.stopped, m.id) for m, _ in self._results.values() if m.success]
                 for _, task_id in heapq.nsmallest(len(successes) - self.save_limit, successes):
@@ -299,17 +300,31 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
             return [blob for _, blob in self._group(group, failures)]
 
     def count_group(self, group: str, failures: bool = False) -> int:
-        """Results of a group."""
+        """Successes of a group, or its failures."""
         with self.space.changed:
-            return len(self._group(group, failures))
+            return sum(1 for meta, _ in self._group(group, True) if meta.success != failures)
 
-    def delete_group(self, group: str) -> int:
-        """Delete a group's results."""
+    def wait_group(self, group: str, count: int, timeout: float, failures: bool = False) -> int:
+        """Sleep on the condition until the group has ``count`` results or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
         with self.space.changed:
-            doomed = [meta.id for meta, _ in self._group(group, failures=True)]
-            for task_id in doomed:
-                del self._results[task_id]
-        return len(doomed)
+            while (seen := len(self._group(group, failures))) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.space.changed.wait(left)
+        return seen
+
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        """Ungroup a group's results, or delete them."""
+        with self.space.changed:
+            members = [meta for meta, _ in self._group(group, failures=True)]
+            for meta in members:
+                if tasks:
+                    del self._results[meta.id]
+                else:
+                    self._results[meta.id] = (meta._replace(group=None), self._results[meta.id][1])
+        return len(members)
 
     def delete(self, task_id: str) -> bool:
         """Delete one result."""

@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS qframe_held (
 CREATE INDEX IF NOT EXISTS qframe_held_due ON qframe_held (queue, due);
 """
 
+#: Insert a result, or replace a saved failure; a saved success stays (the first success is final).
+SAVE_RESULT = (
+    "INSERT INTO qframe_results VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+    "name = excluded.name, func = excluded.func, grp = excluded.grp, success = excluded.success, "
+    "started = excluded.started, stopped = excluded.stopped, attempts = excluded.attempts, "
+    "cluster = excluded.cluster, blob = excluded.blob WHERE qframe_results.success = 0"
+)
+
 
 def db_path(url: str | None, error: type[QFrameError] = BrokerError) -> Path:
     """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (or a plain path).
@@ -331,14 +339,14 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         self._last_purge_of_stats = 0.0
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Insert or replace results; prune old successes every ``save_limit // 10`` saves."""
+        """Insert results or replace saved failures (never a success); prune every ``save_limit // 10``."""
         rows = [
             (m.id, m.name, m.func, m.group, int(m.success), m.started, m.stopped, m.attempts, m.cluster, blob)
             for m, blob in results
             if not (m.success and self.save_limit < 0)
         ]
         if rows:
-            self.db.executemany("INSERT OR REPLACE INTO qframe_results VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(SAVE_RESULT, rows)
         if self.save_limit > 0:
             self._saved_since_prune += len(rows)
             if self._saved_since_prune >= max(1, self.save_limit // 10):
@@ -363,15 +371,16 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         return [row[0] for row in rows]
 
     def count_group(self, group: str, failures: bool = False) -> int:
-        """Results of a group."""
-        extra = "" if failures else " AND success = 1"
-        return int(
-            self.db.execute(f"SELECT count(*) FROM qframe_results WHERE grp = ?{extra}", (group,))[0][0]
+        """Successes of a group, or its failures."""
+        rows = self.db.execute(
+            "SELECT count(*) FROM qframe_results WHERE grp = ? AND success = ?", (group, int(not failures))
         )
+        return int(rows[0][0])
 
-    def delete_group(self, group: str) -> int:
-        """Delete a group's results."""
-        return len(self.db.execute("DELETE FROM qframe_results WHERE grp = ? RETURNING id", (group,)))
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        """Ungroup a group's results, or delete them."""
+        sql = "DELETE FROM qframe_results" if tasks else "UPDATE qframe_results SET grp = NULL"
+        return len(self.db.execute(f"{sql} WHERE grp = ? RETURNING id", (group,)))
 
     def delete(self, task_id: str) -> bool:
         """Delete one result."""

@@ -20,7 +20,7 @@ class Outcome(NamedTuple):
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
     blob: bytes | None = None
-    #: Whether the result goes to the store (the task's ``save`` option).
+    #: Whether the result goes to the store: the task's ``save`` option, and always for a failure.
     save: bool = True
     #: Dotted path of the task's own hook, called with the result after saving.
     hook: str | None = None
@@ -68,4 +68,5 @@ def outcome(
         and not task.ack_failure
         and attempts_left(result.attempts, task.max_attempts, config)
     )
-    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, task.save, task.hook, timed_out)
+    save = task.save or not result.success  # save=False keeps no success; a failure is always kept
+    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, save, task.hook, timed_out)

@@ -1,8 +1,11 @@
 """The result Store ABC and the other roles a store driver can fill.
 
 A store keeps a few indexed fields of each result (:class:`ResultMeta`) beside an opaque,
-signed blob that only :mod:`qframe.serialize` decodes. Saving the same task id twice keeps
-one record (the later one), so a redelivered task never leaves two results.
+signed blob that only :mod:`qframe.serialize` decodes. A store keeps one record per task
+id, and **the first success is final**: a saved success is never replaced, neither by a
+failure nor by a later success (a redelivered task, or a stale worker that resumed after
+its lease ran out, ran again); a saved failure is replaced by a later result. So a
+redelivered task never leaves two results, and never loses its success.
 
 Roles are separate ABCs that one driver class may subclass together (the SQLite and Redis
 stores fill all of them): :class:`Store` (results), :class:`StatusStore` (cluster
@@ -53,7 +56,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Save results idempotently by id and apply ``save_limit`` to successes."""
+        """Save results by id, in order, and apply ``save_limit`` to successes.
+
+        A result whose id has a saved success is dropped (the first success is final);
+        otherwise it replaces the saved failure, if any. With ``save_limit < 0`` a success
+        is not kept and leaves the store as it was.
+        """
 
     def save(self, meta: ResultMeta, blob: bytes) -> None:
         """Save one result."""
@@ -64,10 +72,11 @@ class Store(abc.ABC):
         """The blob of a result, or None."""
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
-        """The blob of a result, waiting up to ``timeout`` seconds for it to arrive.
+        """The blob of a result, waiting up to ``timeout`` seconds (finite) for it to arrive.
 
-        The default polls with a backoff from 1 ms to 50 ms; drivers with a
-        notification channel (Redis) override it to block instead.
+        A client that waits without limit calls it again, a minute at a time. The default
+        polls with a backoff from 1 ms to 50 ms; drivers with a notification channel
+        (Redis) override it to block instead.
         """
         deadline = time.monotonic() + timeout
         pause = 0.001
@@ -85,11 +94,34 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def count_group(self, group: str, failures: bool = False) -> int:
-        """How many results a group has (failures excluded unless asked for)."""
+        """How many successes a group has; with ``failures=True``, how many failures."""
+
+    def wait_group(self, group: str, count: int, timeout: float, failures: bool = False) -> int:
+        """Wait up to ``timeout`` seconds (finite) until a group has ``count`` results.
+
+        The results counted are those :meth:`get_group` returns with the same ``failures``:
+        successes, or with ``failures=True`` successes and failures. Returns the last count
+        seen (``count`` or more when it returned early). The default polls with a backoff
+        from 1 ms to 50 ms; drivers with a way to block (memory, Redis) override it.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            seen = self.count_group(group) + (self.count_group(group, failures=True) if failures else 0)
+            left = deadline - time.monotonic()
+            if seen >= count or left <= 0:
+                return seen
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
 
     @abc.abstractmethod
-    def delete_group(self, group: str) -> int:
-        """Delete a group's results; return how many were deleted."""
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        """Take a group's results out of the group; with ``tasks=True`` delete them instead.
+
+        As in Django Q2, ``tasks=False`` removes only the group label: the results stay
+        (readable by task id), but the group no longer lists or counts them. Returns how
+        many results the group had.
+        """
 
     @abc.abstractmethod
     def delete(self, task_id: str) -> bool:

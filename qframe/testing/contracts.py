@@ -401,13 +401,62 @@ class StoreContract:
         assert store.get(meta.id) == b"blob"
         assert store.get(uuid.uuid4().hex) is None
 
-    def test_save_is_idempotent_by_task_id(self, store: Store) -> None:
+    def test_a_failure_is_replaced_by_a_later_success(self, store: Store) -> None:
         group = uuid.uuid4().hex
         meta = make_meta(group=group, success=False)
         store.save(meta, b"first")
         store.save_many([(make_meta(meta.id, group=group), b"second")])
         assert store.get(meta.id) == b"second"
-        assert store.count_group(group, failures=True) == 1
+        assert (store.count_group(group), store.count_group(group, failures=True)) == (1, 0)
+
+    def test_a_failure_is_replaced_by_a_later_failure(self, store: Store) -> None:
+        meta = make_meta(success=False)
+        store.save(meta, b"attempt 1")
+        store.save(make_meta(meta.id, success=False), b"attempt 2")
+        assert store.get(meta.id) == b"attempt 2"
+        assert store.tally().failures == 1
+
+    def test_a_saved_success_is_not_replaced_by_a_failure(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        meta = make_meta(group=group)
+        store.save(meta, b"success")
+        store.save(make_meta(meta.id, group=group, success=False), b"late failure")
+        assert store.get(meta.id) == b"success"
+        assert store.get_group(group) == [b"success"]
+        assert (store.count_group(group), store.count_group(group, failures=True)) == (1, 0)
+        tally = store.tally()
+        assert (tally.successes, tally.failures) == (1, 0)
+
+    def test_a_saved_success_is_not_replaced_by_a_later_success(self, store: Store) -> None:
+        meta = make_meta()
+        store.save(meta, b"first")
+        store.save(make_meta(meta.id, group="elsewhere", stopped=meta.stopped + 5), b"second")
+        assert store.get(meta.id) == b"first"
+        assert store.count_group("elsewhere") == 0
+
+    def test_the_first_success_wins_within_one_batch(self, store: Store) -> None:
+        task_id = uuid.uuid4().hex
+        store.save_many(
+            [
+                (make_meta(task_id, success=False), b"failure"),
+                (make_meta(task_id), b"first success"),
+                (make_meta(task_id, success=False), b"late failure"),
+                (make_meta(task_id), b"second success"),
+            ]
+        )
+        assert store.get(task_id) == b"first success"
+        assert store.tally().successes == 1
+
+    def test_a_success_that_is_not_kept_leaves_the_saved_failure(self, store_factory: StoreFactory) -> None:
+        store = store_factory(save_limit=-1)
+        try:
+            meta = make_meta(success=False)
+            store.save(meta, b"attempt 1 failed")
+            store.save(make_meta(meta.id), b"attempt 2 succeeded")
+            assert store.get(meta.id) == b"attempt 1 failed"
+        finally:
+            store.purge()
+            store.close()
 
     def test_wait_returns_when_the_result_arrives(self, store: Store, store_factory: StoreFactory) -> None:
         meta = make_meta()
@@ -433,10 +482,59 @@ class StoreContract:
         assert store.get_group(group) == [b"r0", b"r1", b"r2", b"r3"]
         assert store.get_group(group, failures=False) == [b"r0", b"r2", b"r3"]
         assert store.count_group(group) == 3
-        assert store.count_group(group, failures=True) == 4
-        assert store.delete_group(group) == 4
-        assert store.count_group(group, failures=True) == 0
         assert store.count_group("another") == 1
+
+    def test_count_group_with_failures_counts_only_failures(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        store.save_many([(make_meta(group=group, success=i < 3), b"x") for i in range(5)])
+        assert store.count_group(group) == 3
+        assert store.count_group(group, failures=True) == 2
+
+    def test_delete_group_without_tasks_keeps_the_results_out_of_the_group(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        metas = [make_meta(group=group, success=i != 1) for i in range(3)]
+        store.save_many([(m, f"r{i}".encode()) for i, m in enumerate(metas)])
+        assert store.delete_group(group) == 3
+        assert [store.get(m.id) for m in metas] == [b"r0", b"r1", b"r2"]
+        assert store.get_group(group) == []
+        assert (store.count_group(group), store.count_group(group, failures=True)) == (0, 0)
+        assert store.delete_group(group, tasks=True) == 0
+        assert [store.get(m.id) for m in metas] == [b"r0", b"r1", b"r2"]
+        assert store.tally().successes == 2
+
+    def test_delete_group_with_tasks_deletes_the_results(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        metas = [make_meta(group=group, success=i != 1) for i in range(3)]
+        store.save_many([(m, b"x") for m in metas])
+        store.save(make_meta(group="another"), b"y")
+        assert store.delete_group(group, tasks=True) == 3
+        assert [store.get(m.id) for m in metas] == [None, None, None]
+        assert store.get_group(group) == []
+        assert store.count_group("another") == 1
+
+    def test_wait_group_returns_once_the_count_is_reached(
+        self, store: Store, store_factory: StoreFactory
+    ) -> None:
+        group = uuid.uuid4().hex
+        store.save(make_meta(group=group), b"r0")
+        writer = store_factory(save_limit=0)
+        later = [make_meta(group=group, success=False), make_meta(group=group)]
+        timers = [threading.Timer(0.2 * (n + 1), writer.save, (m, b"later")) for n, m in enumerate(later)]
+        for timer in timers:
+            timer.start()
+        try:
+            assert store.wait_group(group, 3, timeout=10.0, failures=True) >= 3
+            assert store.wait_group(group, 2, timeout=10.0) == 2  # successes only
+        finally:
+            for timer in timers:
+                timer.join()
+            writer.close()
+
+    def test_wait_group_gives_up_with_the_count_it_saw(self, store: Store) -> None:
+        group = uuid.uuid4().hex
+        store.save_many([(make_meta(group=group), b"ok"), (make_meta(group=group, success=False), b"bad")])
+        assert store.wait_group(group, 2, timeout=0.3) == 1
+        assert store.wait_group(group, 2, timeout=0.3, failures=True) == 2
 
     def test_delete(self, store: Store) -> None:
         meta = make_meta()

@@ -98,8 +98,8 @@ class ResultsOnly(Store):
     def count_group(self, group: str, failures: bool = False) -> int:
         return self.inner.count_group(group, failures)
 
-    def delete_group(self, group: str) -> int:
-        return self.inner.delete_group(group)
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        return self.inner.delete_group(group, tasks)
 
     def delete(self, task_id: str) -> bool:
         return self.inner.delete(task_id)

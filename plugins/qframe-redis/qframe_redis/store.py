@@ -5,9 +5,12 @@ call saves a whole batch atomically: the result hashes ``{prefix}:{results}:r:<i
 (blob plus metadata), the group indexes, the success/failure indexes by stopped time
 that ``save_limit`` trims and ``tally`` counts, and, for results someone waits for
 (``waiting:<id>``), the list ``{prefix}:{results}:done:<id>`` that :meth:`RedisStore.wait`
-blocks on. Held delayed tasks (the :class:`~qframe.stores.delays.DelayStore` role) live
-beside them, per queue, under ``{prefix}:{results}:held*:<queue>`` (``lua/held.lua``).
-See ``qframe_redis/lua/store_common.lua`` for the full layout.
+blocks on, and for groups someone waits for (``gwaiting:<group>``), the stream
+``gevents:<group>`` that :meth:`RedisStore.wait_group` blocks on. A saved success is
+final: the save script never replaces it. Held delayed tasks (the
+:class:`~qframe.stores.delays.DelayStore` role) live beside them, per queue, under
+``{prefix}:{results}:held*:<queue>`` (``lua/held.lua``). See
+``qframe_redis/lua/store_common.lua`` for the full layout.
 
 The store also fills the status and dead-letter roles, under the same hash tag:
 ``{prefix}:{results}:stat:<key>`` (a heartbeat, a string with a PX expiry) listed in the
@@ -82,7 +85,7 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
 
     # -- writing -----------------------------------------------------------------------
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Save results idempotently by id, one script call per 500, applying save_limit."""
+        """Save results by id (a saved success stays), one script call per 500, applying save_limit."""
         ttl_ms = round(self.result_ttl * 1000) if self.result_ttl else 0
         with self._errors():
             for start in range(0, len(results), CHUNK):
@@ -108,10 +111,10 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         with self._errors():
             return bool(self._run("delete", task_id))
 
-    def delete_group(self, group: str) -> int:
-        """Delete a group's results; return how many were deleted."""
+    def delete_group(self, group: str, tasks: bool = False) -> int:
+        """Take a group's results out of the group (or delete them); return how many it had."""
         with self._errors():
-            return int(self._run("group", "delete", group, "1"))
+            return int(self._run("group", "delete" if tasks else "ungroup", group, "all"))
 
     def purge(self) -> None:
         """Delete every result of this store (1000 per script call)."""
@@ -158,13 +161,43 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
     def get_group(self, group: str, failures: bool = True) -> list[bytes]:
         """Blobs of a group's results in the order they stopped."""
         with self._errors():
-            blobs = self._run("group", "get", group, "1" if failures else "0")
+            blobs = self._run("group", "get", group, "all" if failures else "ok")
         return [bytes(b) for b in blobs]
 
     def count_group(self, group: str, failures: bool = False) -> int:
-        """How many results a group has (failures excluded unless asked for)."""
+        """How many successes a group has; with ``failures=True``, how many failures."""
         with self._errors():
-            return int(self._run("group", "count", group, "1" if failures else "0"))
+            return int(self._run("group", "count", group, "fail" if failures else "ok"))
+
+    def wait_group(self, group: str, count: int, timeout: float, failures: bool = False) -> int:
+        """Block up to ``timeout`` s until the group has ``count`` results; return the last count.
+
+        A waiter marks ``gwaiting:<group>``; saving into a group someone waits for appends
+        an entry to the stream ``gevents:<group>``, and waiters block on it with ``XREAD``
+        from the last entry they saw, then count again: no polling, any number of waiters.
+        """
+        kind = "all" if failures else "ok"
+        events = f"{self.base}gevents:{group}"
+        deadline = time.monotonic() + timeout
+        cap = block_cap(self.url, self.options, BLOCK_CAP)
+        with self._errors():
+            # Mark, then note the last event, then count: a save after the count finds the
+            # mark and adds an event newer than the one noted.
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(f"{self.base}gwaiting:{group}", b"1", px=round((timeout + 60) * 1000))
+            pipe.xrevrange(events, count=1)
+            latest = pipe.execute()[1]
+            seen_event = latest[0][0] if latest else b"0-0"
+            seen = int(self._run("group", "count", group, kind))
+            while seen < count and (left := deadline - time.monotonic()) > 0:
+                block_ms = max(1, round(min(left, cap) * 1000))
+                reply = cast("Any", self.client.xread({events: seen_event}, block=block_ms))
+                if reply:
+                    # RESP2 answers [[stream, entries]], RESP3 {stream: entries}; an entry is [id, fields].
+                    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+                    seen_event = entries[-1][0]
+                    seen = int(self._run("group", "count", group, kind))
+        return seen
 
     def tally(self, since: float | None = None) -> Tally:
         """Successes, failures and busy seconds of results stopped since ``since``."""

@@ -8,9 +8,11 @@ local expires = 0
 if ttl > 0 then expires = now_ms() + ttl end
 for i = 4, #ARGV, 11 do
   local id, group, success, stopped = ARGV[i], ARGV[i + 4], ARGV[i + 5] == '1', ARGV[i + 7]
-  drop(id)
-  if not (success and limit < 0) then
-    local key = P .. 'r:' .. id
+  local key = P .. 'r:' .. id
+  -- The first success is final: a saved success is never replaced; a success that is
+  -- not kept (save_limit < 0) leaves the saved record as it is.
+  if redis.call('HGET', key, 'success') ~= '1' and not (success and limit < 0) then
+    drop(id)
     redis.call('HSET', key, 'blob', ARGV[i + 1], 'name', ARGV[i + 2], 'func', ARGV[i + 3],
       'group', group, 'success', ARGV[i + 5], 'started', ARGV[i + 6], 'stopped', stopped,
       'attempts', ARGV[i + 8], 'cluster', ARGV[i + 9])
@@ -31,6 +33,12 @@ for i = 4, #ARGV, 11 do
       if success then redis.call('ZADD', P .. 'groupok:' .. g, stopped, id) end
       redis.call('HSET', GRP, id, g)
       redis.call('SADD', GROUPS, g)
+      -- Only when someone waits for the group: a new entry wakes its waiters (XREAD).
+      if redis.call('EXISTS', P .. 'gwaiting:' .. g) == 1 then
+        local events = P .. 'gevents:' .. g
+        redis.call('XADD', events, 'MAXLEN', '1', '*', 'id', id)
+        redis.call('EXPIRE', events, 60)
+      end
     end
     -- Only when someone waits: the blob itself wakes the waiters (they rotate the list,
     -- so each of them gets it). Nobody waiting, no extra key.

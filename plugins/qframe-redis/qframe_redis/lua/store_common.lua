@@ -12,6 +12,9 @@
 --   P .. 'groupok:' .. g      zset  task id -> stopped, the group's successes
 --   P .. 'waiting:' .. id     string someone waits for this result (set by wait())
 --   P .. 'done:' .. id        list  the saved blob, for waiters only (expires after 60 s)
+--   P .. 'gwaiting:' .. g     string someone waits for results of group g (set by wait_group())
+--   P .. 'gevents:' .. g      stream one entry per result saved into g while someone waits
+--                                    (MAXLEN 1, expires 60 s after the last entry)
 local P = ARGV[1]
 local OK, FAIL, DUR, GRP, EXP, GROUPS, BUSY =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
