@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 from collections.abc import Iterator
 from multiprocessing import Pipe
@@ -9,16 +11,19 @@ from typing import Any
 
 import pytest
 
-from qframe.builtin.memory import MemoryBroker, reset
+from qframe.brokers.base import Message
+from qframe.builtin.memory import MemoryBroker, MemoryStore, reset
 from qframe.cluster.deliveries import Deliveries, Delivery
 from qframe.cluster.dispatcher import Dispatcher
 from qframe.cluster.fetcher import Fetcher
 from qframe.cluster.leases import LeaseKeeper
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import Outcome
+from qframe.cluster.screening import screen
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult
+from qframe.testing.malformed import wait_for
 
 KEYS = ["unit-test-key"]
 
@@ -163,3 +168,55 @@ def test_fetcher_quarantines_a_tampered_payload_and_keeps_the_rest(rig: Rig) -> 
     assert sum(d is not None for d in checked) == 1
     [(_, reason, payload)] = rig.broker.dead_letters()
     assert payload == b"\x00" * 80 and "signature" in reason
+
+
+class BuggyDequeue(MemoryBroker):
+    """A memory broker whose first dequeue fails the way a driver bug does (not a BrokerError)."""
+
+    failed = False
+
+    def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
+        if not self.failed:
+            self.failed = True
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return super().dequeue(count, wait)
+
+
+def test_a_driver_bug_in_dequeue_is_logged_as_one_not_as_an_outage(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.enqueue()
+    buggy = BuggyDequeue(rig.broker.url, rig.broker.queue, lease=rig.config.lease)
+    fetcher = Fetcher("p", rig.config, rig.deliveries, rig.codec, lambda: buggy, lambda: None)
+    with caplog.at_level(logging.INFO, logger="qframe"):
+        fetcher.start()
+        try:
+            assert wait_for(lambda: len(rig.deliveries.waiting) == 1, 10)
+        finally:
+            with rig.deliveries.space:
+                rig.deliveries.stopping = True
+                rig.deliveries.space.notify_all()
+            fetcher.join(10)
+    assert "p: BuggyDequeue.dequeue failed (a bug in the broker driver, not an outage)" in caplog.text
+    assert "UnicodeDecodeError" in caplog.text
+    assert "cannot reach the broker" not in caplog.text
+    assert "reached the broker again" not in caplog.text
+
+
+class NoDeadLetters(MemoryBroker):
+    """The memory broker as one without dead letters: the core keeps them in the store."""
+
+    has_dead_letters = False
+
+
+def test_a_malformed_entry_of_a_broker_without_dead_letters_goes_to_the_store(rig: Rig) -> None:
+    broker = NoDeadLetters(rig.broker.url, rig.broker.queue, lease=30)
+    store = MemoryStore(rig.broker.url)
+    broker.enqueue(b"entry")
+    [message] = broker.dequeue(1)
+    marked = dataclasses.replace(message, payload="entry", malformed="payload is a str, not bytes")
+    assert screen(broker, store, rig.codec, marked) is None  # type: ignore[arg-type]
+    assert store.dead_letters(broker.queue) == [
+        (message.message_id, "malformed entry: payload is a str, not bytes", b"entry")
+    ]
+    assert (broker.queue_size(), broker.lock_size()) == (0, 0)  # acknowledged once kept in the store

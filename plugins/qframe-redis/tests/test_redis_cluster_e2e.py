@@ -265,3 +265,27 @@ def test_qframe_info_lists_a_running_cluster_from_the_redis_store_to_its_key_hol
     assert (shown["name"], shown["pid"]) == (lab.name, cluster.process.pid)
     assert info(QFRAME_SECRET_KEY="another key")["clusters"] == []
     assert cluster.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_malformed_entries_are_dead_letters_and_the_good_tasks_beside_them_run_at_once(
+    make_lab: Any, malformed_writer: Any
+) -> None:
+    lab = make_lab()
+    lab.configure(lease=30)
+    first = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3)], group="beside")
+    fragments = malformed_writer(lab.server.url, "qframe", lab.name)
+    rest = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3, 10)], group="beside")
+    cluster = lab.cluster()
+
+    # Within a third of the lease: a wedged batch would come back only when its lease ran out.
+    wait_until(lambda: lab.client.count_group("beside") == 10, timeout=10)
+    assert [lab.client.result(task_id) for task_id in first + rest] == list(range(1, 11))
+    reasons = sorted(reason for _, reason, _ in lab.broker.dead_letters())
+    assert len(reasons) == len(fragments), reasons
+    assert all(any(fragment in reason for reason in reasons) for fragment in fragments), reasons
+    assert all(reason.startswith("malformed entry: ") for reason in reasons), reasons
+    assert_idle(lab)
+    assert cluster.stop() == 0
+    assert "cannot reach the broker" not in cluster.log
+    assert len(lab.runs("inc")) == 10
