@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from multiprocessing import Pipe
@@ -17,6 +18,7 @@ from qframe.cluster.deliveries import Deliveries, Delivery
 from qframe.cluster.dispatcher import Dispatcher
 from qframe.cluster.fetcher import Fetcher
 from qframe.cluster.leases import LeaseKeeper
+from qframe.cluster.mailbox import Mailbox
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import Outcome
 from qframe.cluster.screening import screen
@@ -220,3 +222,89 @@ def test_a_malformed_entry_of_a_broker_without_dead_letters_goes_to_the_store(ri
         (message.message_id, "malformed entry: payload is a str, not bytes", b"entry")
     ]
     assert (broker.queue_size(), broker.lock_size()) == (0, 0)  # acknowledged once kept in the store
+
+
+def slow_down(rig: Rig, conn: Any) -> None:
+    """Make the task a worker runs look as if it had run for a second."""
+    rig.deliveries.slots[conn].assigned[0].started = time.monotonic() - 1.0
+
+
+def test_a_delivery_queued_behind_a_slow_task_moves_to_an_idle_worker(rig: Rig) -> None:
+    for _ in range(2):
+        rig.enqueue()
+    rig.fetch()
+    busy = rig.worker(1)
+    rig.dispatcher.hand_out()
+    [(running, *_), (queued, *_)] = busy.recv()[1]
+    idle = rig.worker(2)
+    [busy_conn, idle_conn] = list(rig.deliveries.slots)
+    slow_down(rig, busy_conn)
+    rig.dispatcher.hand_out()
+    assert busy.recv() == ("take", [queued])
+    busy.send(("given", [queued]))
+    rig.dispatcher.receive(busy_conn)
+    rig.dispatcher.hand_out()
+    assert [work[0] for work in idle.recv()[1]] == [queued]
+    assert [d.message.ack_id for d in rig.deliveries.slots[busy_conn].assigned] == [running]
+    assert [d.message.ack_id for d in rig.deliveries.slots[idle_conn].assigned] == [queued]
+
+
+def test_a_delivery_the_worker_already_started_stays_with_it(rig: Rig) -> None:
+    for _ in range(2):
+        rig.enqueue()
+    rig.fetch()
+    busy = rig.worker(1)
+    rig.dispatcher.hand_out()
+    busy.recv()
+    idle = rig.worker(2)
+    [busy_conn, _] = list(rig.deliveries.slots)
+    slow_down(rig, busy_conn)
+    rig.dispatcher.hand_out()
+    assert busy.recv()[0] == "take"
+    busy.send(("given", []))  # it had finished the slow one and started the queued one
+    busy.send(("done",))
+    rig.dispatcher.receive(busy_conn)
+    rig.dispatcher.hand_out()
+    assert not idle.poll(0.1)
+    assert len(rig.deliveries.slots[busy_conn].assigned) == 1 and not rig.deliveries.waiting
+
+
+def test_nothing_is_queued_behind_a_slow_task(rig: Rig) -> None:
+    rig.enqueue()
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 1
+    [conn] = list(rig.deliveries.slots)
+    slow_down(rig, conn)
+    rig.enqueue()
+    rig.fetch()
+    rig.dispatcher.hand_out()
+    assert not worker.poll(0.1) and len(rig.deliveries.waiting) == 1
+    worker.send(("done",))
+    rig.dispatcher.receive(conn)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 1 and not rig.deliveries.waiting
+
+
+def test_the_mailbox_gives_back_only_what_the_worker_has_not_started() -> None:
+    pusher, theirs = Pipe()
+    mailbox = Mailbox(theirs)
+    work = [(f"ack-{i}", 1, b"payload", f"m{i}") for i in range(3)]
+    pusher.send(("tasks", work))
+    assert mailbox.next() == work[0]  # started: the worker runs it now
+    pusher.send(("take", ["ack-0", "ack-1"]))
+    assert pusher.poll(5) and pusher.recv() == ("given", ["ack-1"])
+    assert mailbox.next() == work[2]
+    pusher.send(("stop",))
+    assert mailbox.next() is None
+
+
+def test_the_mailbox_drops_unstarted_work_when_the_pusher_is_gone() -> None:
+    pusher, theirs = Pipe()
+    mailbox = Mailbox(theirs)
+    pusher.send(("tasks", [("ack-0", 1, b"payload", "m0")]))
+    pusher.close()
+    wait_for(lambda: mailbox.closed, 5)
+    with pytest.raises(EOFError):
+        mailbox.next()
