@@ -22,6 +22,7 @@ from qframe.cluster.mailbox import Mailbox
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import Outcome
 from qframe.cluster.screening import screen
+from qframe.cluster.unsaved import Unsaved
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult
@@ -308,3 +309,30 @@ def test_the_mailbox_drops_unstarted_work_when_the_pusher_is_gone() -> None:
     wait_for(lambda: mailbox.closed, 5)
     with pytest.raises(EOFError):
         mailbox.next()
+
+
+def test_kept_unsaved_outcomes_keep_their_leases_until_saved(rig: Rig) -> None:
+    broker = MemoryBroker(rig.broker.url, rig.broker.queue, lease=0.3)
+    broker.enqueue(b"finished")
+    [message] = broker.dequeue(1)
+    unsaved = Unsaved(broker, lease=0.3)
+    unsaved.keep([Outcome(message.ack_id, "ack")])
+    deadline = time.monotonic() + 1.0  # more than three leases
+    while time.monotonic() < deadline:
+        unsaved.renew()
+        assert broker.dequeue(1) == []  # never handed out again while its outcome is kept
+        time.sleep(0.02)
+    [kept] = unsaved.take()
+    broker.ack(kept.ack_id)  # the save worked at last: the original delivery still holds it
+    assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+
+
+def test_unsaved_outcomes_past_the_bound_drop_the_oldest(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("qframe.cluster.unsaved.MAX_KEPT", 3)
+    unsaved = Unsaved(rig.broker, lease=30)
+    unsaved.keep([Outcome(f"{i}:0", "ack") for i in range(2)])
+    unsaved.add([Outcome(f"{i}:0", "ack") for i in range(2, 5)])
+    assert [o.ack_id for o in unsaved.kept] == ["2:0", "3:0", "4:0"]
+    assert "dropped the 2 oldest unsaved results" in caplog.text

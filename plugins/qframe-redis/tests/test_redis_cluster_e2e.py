@@ -289,3 +289,33 @@ def test_malformed_entries_are_dead_letters_and_the_good_tasks_beside_them_run_a
     assert cluster.stop() == 0
     assert "cannot reach the broker" not in cluster.log
     assert len(lab.runs("inc")) == 10
+
+
+@pytest.mark.timeout(120)
+def test_results_the_store_refused_are_saved_when_it_answers_again_and_nothing_runs_twice(
+    make_lab: Any, own_redis_server: Callable[..., Any]
+) -> None:
+    lab = make_lab()
+    store = own_redis_server()  # the store on a server of its own: the broker stays up
+    lab.configure(lease=3, store="redis", store_url=store.url)
+    cluster = lab.cluster()
+    tags = [f"t{i:02d}" for i in range(20)]
+    ids = lab.client.async_tasks(f"{TASKS}.ledger", [(tag, 0.3) for tag in tags], group="kept")
+    wait_until(lambda: len(lab.runs("ended")) >= 2, timeout=20)
+
+    store.kill_hard()  # tasks keep completing while their results cannot be saved
+    time.sleep(5)  # longer than the lease: only renewed leases keep those tasks from running again
+    store.start()  # same port and data: what was saved before the crash is still there
+
+    wait_until(lambda: lab.client.count_group("kept", failures=True) == len(tags), timeout=45)
+    records = [lab.client.fetch(task_id) for task_id in ids]
+    assert [(r.result, r.success, r.attempts) for r in records if r is not None] == [
+        (t, True, 1) for t in tags
+    ]
+    assert lab.client.count_group("kept") == len(tags)  # successes only: no failure record at all
+    began = collections.Counter(row[1] for row in lab.runs("began"))
+    ended = collections.Counter(row[1] for row in lab.runs("ended"))
+    assert began == ended == collections.Counter(tags)  # each ran once, to the end
+    assert "could not save" in cluster.log  # the outage did hit finished tasks
+    assert_idle(lab)
+    assert cluster.stop() == 0
