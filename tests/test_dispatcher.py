@@ -336,3 +336,12 @@ def test_unsaved_outcomes_past_the_bound_drop_the_oldest(
     unsaved.add([Outcome(f"{i}:0", "ack") for i in range(2, 5)])
     assert [o.ack_id for o in unsaved.kept] == ["2:0", "3:0", "4:0"]
     assert "dropped the 2 oldest unsaved results" in caplog.text
+
+
+def test_a_payload_that_is_not_bytes_is_malformed_even_unmarked(rig: Rig) -> None:
+    rig.broker.enqueue(b"entry")
+    [message] = rig.broker.dequeue(1)
+    unmarked = dataclasses.replace(message, payload="entry")  # a driver that does not mark it
+    assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, unmarked) is None
+    [(_, reason, _)] = rig.broker.dead_letters()
+    assert reason == "malformed entry: the broker returned a str payload, not bytes"
