@@ -52,6 +52,8 @@ class Fetcher:
         self.codec = codec
         self.make_broker = make_broker
         self.arrived = arrived
+        #: Where the core keeps dead letters when the broker keeps none (opened only then).
+        self.stores = functools.partial(make_store, config)
         self.thread = threading.Thread(target=self.run, name="fetcher", daemon=True)
 
     def start(self) -> None:
@@ -110,7 +112,7 @@ class Fetcher:
 
     def check(self, broker: Broker, message: Message) -> Delivery | None:
         """Screen a message: a delivery to hand out, or None once it is in the dead letters."""
-        return screen(broker, functools.partial(make_store, self.config), self.codec, message)
+        return screen(broker, self.stores, self.codec, message)
 
     def join(self, timeout: float) -> None:
         """Wait for the thread to finish after a stop."""
