@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 import uuid
 from collections.abc import Iterator
 from multiprocessing import Pipe
@@ -9,16 +12,21 @@ from typing import Any
 
 import pytest
 
-from qframe.builtin.memory import MemoryBroker, reset
+from qframe.brokers.base import Message
+from qframe.builtin.memory import MemoryBroker, MemoryStore, reset
 from qframe.cluster.deliveries import Deliveries, Delivery
 from qframe.cluster.dispatcher import Dispatcher
 from qframe.cluster.fetcher import Fetcher
 from qframe.cluster.leases import LeaseKeeper
+from qframe.cluster.mailbox import Mailbox
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import Outcome
+from qframe.cluster.screening import screen
+from qframe.cluster.unsaved import Unsaved
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult
+from qframe.testing.malformed import wait_for
 
 KEYS = ["unit-test-key"]
 
@@ -163,3 +171,177 @@ def test_fetcher_quarantines_a_tampered_payload_and_keeps_the_rest(rig: Rig) -> 
     assert sum(d is not None for d in checked) == 1
     [(_, reason, payload)] = rig.broker.dead_letters()
     assert payload == b"\x00" * 80 and "signature" in reason
+
+
+class BuggyDequeue(MemoryBroker):
+    """A memory broker whose first dequeue fails the way a driver bug does (not a BrokerError)."""
+
+    failed = False
+
+    def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
+        if not self.failed:
+            self.failed = True
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return super().dequeue(count, wait)
+
+
+def test_a_driver_bug_in_dequeue_is_logged_as_one_not_as_an_outage(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.enqueue()
+    buggy = BuggyDequeue(rig.broker.url, rig.broker.queue, lease=rig.config.lease)
+    fetcher = Fetcher("p", rig.config, rig.deliveries, rig.codec, lambda: buggy, lambda: None)
+    with caplog.at_level(logging.INFO, logger="qframe"):
+        fetcher.start()
+        try:
+            assert wait_for(lambda: len(rig.deliveries.waiting) == 1, 10)
+        finally:
+            with rig.deliveries.space:
+                rig.deliveries.stopping = True
+                rig.deliveries.space.notify_all()
+            fetcher.join(10)
+    assert "p: BuggyDequeue.dequeue failed (a bug in the broker driver, not an outage)" in caplog.text
+    assert "UnicodeDecodeError" in caplog.text
+    assert "cannot reach the broker" not in caplog.text
+    assert "reached the broker again" not in caplog.text
+
+
+class NoDeadLetters(MemoryBroker):
+    """The memory broker as one without dead letters: the core keeps them in the store."""
+
+    has_dead_letters = False
+
+
+def test_a_malformed_entry_of_a_broker_without_dead_letters_goes_to_the_store(rig: Rig) -> None:
+    broker = NoDeadLetters(rig.broker.url, rig.broker.queue, lease=30)
+    store = MemoryStore(rig.broker.url)
+    broker.enqueue(b"entry")
+    [message] = broker.dequeue(1)
+    marked = dataclasses.replace(message, payload="entry", malformed="payload is a str, not bytes")
+    assert screen(broker, store, rig.codec, marked) is None  # type: ignore[arg-type]
+    assert store.dead_letters(broker.queue) == [
+        (message.message_id, "malformed entry: payload is a str, not bytes", b"entry")
+    ]
+    assert (broker.queue_size(), broker.lock_size()) == (0, 0)  # acknowledged once kept in the store
+
+
+def slow_down(rig: Rig, conn: Any) -> None:
+    """Make the task a worker runs look as if it had run for a second."""
+    rig.deliveries.slots[conn].assigned[0].started = time.monotonic() - 1.0
+
+
+def test_a_delivery_queued_behind_a_slow_task_moves_to_an_idle_worker(rig: Rig) -> None:
+    for _ in range(2):
+        rig.enqueue()
+    rig.fetch()
+    busy = rig.worker(1)
+    rig.dispatcher.hand_out()
+    [(running, *_), (queued, *_)] = busy.recv()[1]
+    idle = rig.worker(2)
+    [busy_conn, idle_conn] = list(rig.deliveries.slots)
+    slow_down(rig, busy_conn)
+    rig.dispatcher.hand_out()
+    assert busy.recv() == ("take", [queued])
+    busy.send(("given", [queued]))
+    rig.dispatcher.receive(busy_conn)
+    rig.dispatcher.hand_out()
+    assert [work[0] for work in idle.recv()[1]] == [queued]
+    assert [d.message.ack_id for d in rig.deliveries.slots[busy_conn].assigned] == [running]
+    assert [d.message.ack_id for d in rig.deliveries.slots[idle_conn].assigned] == [queued]
+
+
+def test_a_delivery_the_worker_already_started_stays_with_it(rig: Rig) -> None:
+    for _ in range(2):
+        rig.enqueue()
+    rig.fetch()
+    busy = rig.worker(1)
+    rig.dispatcher.hand_out()
+    busy.recv()
+    idle = rig.worker(2)
+    [busy_conn, _] = list(rig.deliveries.slots)
+    slow_down(rig, busy_conn)
+    rig.dispatcher.hand_out()
+    assert busy.recv()[0] == "take"
+    busy.send(("given", []))  # it had finished the slow one and started the queued one
+    busy.send(("done",))
+    rig.dispatcher.receive(busy_conn)
+    rig.dispatcher.hand_out()
+    assert not idle.poll(0.1)
+    assert len(rig.deliveries.slots[busy_conn].assigned) == 1 and not rig.deliveries.waiting
+
+
+def test_nothing_is_queued_behind_a_slow_task(rig: Rig) -> None:
+    rig.enqueue()
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 1
+    [conn] = list(rig.deliveries.slots)
+    slow_down(rig, conn)
+    rig.enqueue()
+    rig.fetch()
+    rig.dispatcher.hand_out()
+    assert not worker.poll(0.1) and len(rig.deliveries.waiting) == 1
+    worker.send(("done",))
+    rig.dispatcher.receive(conn)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 1 and not rig.deliveries.waiting
+
+
+def test_the_mailbox_gives_back_only_what_the_worker_has_not_started() -> None:
+    pusher, theirs = Pipe()
+    mailbox = Mailbox(theirs)
+    work = [(f"ack-{i}", 1, b"payload", f"m{i}") for i in range(3)]
+    pusher.send(("tasks", work))
+    assert mailbox.next() == work[0]  # started: the worker runs it now
+    pusher.send(("take", ["ack-0", "ack-1"]))
+    assert pusher.poll(5) and pusher.recv() == ("given", ["ack-1"])
+    assert mailbox.next() == work[2]
+    pusher.send(("stop",))
+    assert mailbox.next() is None
+
+
+def test_the_mailbox_drops_unstarted_work_when_the_pusher_is_gone() -> None:
+    pusher, theirs = Pipe()
+    mailbox = Mailbox(theirs)
+    pusher.send(("tasks", [("ack-0", 1, b"payload", "m0")]))
+    pusher.close()
+    wait_for(lambda: mailbox.closed, 5)
+    with pytest.raises(EOFError):
+        mailbox.next()
+
+
+def test_kept_unsaved_outcomes_keep_their_leases_until_saved(rig: Rig) -> None:
+    broker = MemoryBroker(rig.broker.url, rig.broker.queue, lease=0.3)
+    broker.enqueue(b"finished")
+    [message] = broker.dequeue(1)
+    unsaved = Unsaved(broker, lease=0.3)
+    unsaved.keep([Outcome(message.ack_id, "ack")])
+    deadline = time.monotonic() + 1.0  # more than three leases
+    while time.monotonic() < deadline:
+        unsaved.renew()
+        assert broker.dequeue(1) == []  # never handed out again while its outcome is kept
+        time.sleep(0.02)
+    [kept] = unsaved.take()
+    broker.ack(kept.ack_id)  # the save worked at last: the original delivery still holds it
+    assert (broker.queue_size(), broker.lock_size()) == (0, 0)
+
+
+def test_unsaved_outcomes_past_the_bound_drop_the_oldest(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("qframe.cluster.unsaved.MAX_KEPT", 3)
+    unsaved = Unsaved(rig.broker, lease=30)
+    unsaved.keep([Outcome(f"{i}:0", "ack") for i in range(2)])
+    unsaved.add([Outcome(f"{i}:0", "ack") for i in range(2, 5)])
+    assert [o.ack_id for o in unsaved.kept] == ["2:0", "3:0", "4:0"]
+    assert "dropped the 2 oldest unsaved results" in caplog.text
+
+
+def test_a_payload_that_is_not_bytes_is_malformed_even_unmarked(rig: Rig) -> None:
+    rig.broker.enqueue(b"entry")
+    [message] = rig.broker.dequeue(1)
+    unmarked = dataclasses.replace(message, payload="entry")  # a driver that does not mark it
+    assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, unmarked) is None
+    [(_, reason, _)] = rig.broker.dead_letters()
+    assert reason == "malformed entry: the broker returned a str payload, not bytes"

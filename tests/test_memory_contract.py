@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from qframe.builtin.memory import MemoryBroker, MemoryStore, reset
+from qframe.builtin.memory import MemoryBroker, MemoryStore, _Queued, reset, space
 from qframe.drivers import load
 from qframe.errors import ConfigError
 from qframe.testing import (
@@ -20,6 +21,7 @@ from qframe.testing import (
     make_meta,
 )
 from qframe.testing.contracts import BrokerFactory, StoreFactory
+from qframe.testing.malformed import MalformedWriter
 
 
 @pytest.fixture
@@ -34,6 +36,19 @@ class TestMemoryBroker(BrokerContract):
     @pytest.fixture
     def broker_factory(self, url: str) -> BrokerFactory:
         return lambda queue, lease: MemoryBroker(url, queue, lease=lease)
+
+    @pytest.fixture
+    def write_malformed(self, url: str) -> MalformedWriter:
+        def write(queue: str) -> list[str]:
+            """Entries whose payload is a str, or missing, where enqueue always stores bytes."""
+            shared = space(url)
+            with shared.changed:
+                for payload in ("a payload as text", None):
+                    entry = _Queued(next(shared.ids), payload, time.monotonic())  # type: ignore[arg-type]
+                    shared.queues[queue][entry.id] = entry
+            return ["payload is a str", "no payload"]
+
+        return write
 
     @pytest.fixture
     def dead_broker(self) -> MemoryBroker:

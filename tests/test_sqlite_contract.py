@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from qframe.testing import (
     StoreContract,
 )
 from qframe.testing.contracts import BrokerFactory, StoreFactory
+from qframe.testing.malformed import MalformedWriter
 from qframe.testing.schedule_contract import ScheduleStoreFactory
 
 
@@ -29,6 +31,21 @@ class TestSQLiteBroker(BrokerContract):
     def broker_factory(self, tmp_path: Path) -> BrokerFactory:
         url = f"sqlite:///{tmp_path}/q.db"
         return lambda queue, lease: SQLiteBroker(url, queue, lease=lease)
+
+    @pytest.fixture
+    def write_malformed(self, tmp_path: Path) -> MalformedWriter:
+        def write(queue: str) -> list[str]:
+            """Payloads stored as TEXT, not BLOB: valid UTF-8, and bytes that are not UTF-8."""
+            conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+            try:
+                sql = "INSERT INTO qframe_queue (queue, payload, visible) VALUES (?, CAST(? AS TEXT), ?)"
+                conn.execute(sql, (queue, "a payload written as text", time.time()))
+                conn.execute(sql, (queue, b"\xff\xfenot utf-8", time.time()))
+            finally:
+                conn.close()
+            return ["stored as text", "stored as text"]
+
+        return write
 
     @pytest.fixture
     def dead_broker(self, tmp_path: Path) -> SQLiteBroker:

@@ -34,6 +34,10 @@ class Message:
     attempts: int
     #: The broker's id of the message, stable across deliveries (for log lines).
     message_id: str
+    #: Why this entry is not a message ``enqueue`` wrote (empty for a good one), e.g. "payload
+    #: stored as text, not as a blob". The core moves such a delivery to the dead letters with
+    #: this reason instead of running it; ``payload`` holds the raw entry as far as it was read.
+    malformed: str = ""
 
 
 class Broker(abc.ABC):
@@ -85,7 +89,13 @@ class Broker(abc.ABC):
     # -- consuming -------------------------------------------------------------------
     @abc.abstractmethod
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
-        """Lease up to ``count`` visible messages, waiting up to ``wait`` s for the first."""
+        """Lease up to ``count`` visible messages, waiting up to ``wait`` s for the first.
+
+        An entry in the broker's storage that ``enqueue`` never wrote (no id, no payload, a
+        payload of the wrong type) is leased and returned like any other, with
+        :attr:`Message.malformed` saying what is wrong; it must neither raise nor vanish.
+        Raise :class:`~qframe.errors.BrokerError` only when the server cannot be reached.
+        """
 
     @abc.abstractmethod
     def ack(self, ack_id: str) -> None:

@@ -101,6 +101,17 @@ def _split(ack_id: str) -> tuple[int, int]:
         return 0, 0
 
 
+def _checked(payload: object) -> tuple[bytes, str]:
+    """A queued payload as bytes, and what is wrong with it (``enqueue`` always stores bytes)."""
+    if isinstance(payload, bytes):
+        return payload, ""
+    if payload is None:
+        return b"", "no payload"
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape"), "payload is a str, not bytes"
+    return repr(payload).encode(), f"payload is a {type(payload).__name__}, not bytes"
+
+
 class MemoryBroker(Broker):
     """A queue in this process's memory with leases, delays and dead letters."""
 
@@ -155,7 +166,11 @@ class MemoryBroker(Broker):
             message.attempts += 1
             message.token = next(self.space.ids)
             message.visible = now + self.lease
-        return [Message(f"{m.id}:{m.token}", m.payload, m.attempts, str(m.id)) for m in taken]
+        messages = []
+        for m in taken:
+            payload, malformed = _checked(m.payload)
+            messages.append(Message(f"{m.id}:{m.token}", payload, m.attempts, str(m.id), malformed))
+        return messages
 
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
         """Lease up to ``count`` messages, sleeping on the condition up to ``wait`` s."""
@@ -214,7 +229,8 @@ class MemoryBroker(Broker):
         with self.space.changed:
             if (message := self._holding(ack_id)) is not None:
                 del self._messages[message.id]
-                self.space.dead[self.queue].append((str(message.id), reason, message.payload))
+                payload = _checked(message.payload)[0]
+                self.space.dead[self.queue].append((str(message.id), reason, payload))
 
     def dead_letters(self) -> list[tuple[str, str, bytes]]:
         """The quarantined messages of this queue, oldest first."""

@@ -162,6 +162,11 @@ class Database:
             self.conn.close()
 
 
+def _malformed(kind: str) -> str:
+    """What is wrong with a queued payload of SQLite type ``kind`` (enqueue always writes a blob)."""
+    return "" if kind == "blob" else f"payload stored as {kind}, not as a blob"
+
+
 def _split(ack_id: str) -> tuple[int, str]:
     row, _, token = ack_id.partition(":")
     return int(row), token
@@ -224,14 +229,19 @@ class SQLiteBroker(Broker):
         ):
             return []
         token = secrets.token_hex(8)
+        # The payload is read as a blob whatever its type, so a TEXT payload that is not UTF-8
+        # cannot fail the whole claim; its type says whether enqueue wrote it.
         rows = self.db.execute(
             "UPDATE qframe_queue SET visible = ?, attempts = attempts + 1, token = ? "
             "WHERE id IN (SELECT id FROM qframe_queue WHERE queue = ? AND visible <= ? "
-            "ORDER BY visible, id LIMIT ?) RETURNING id, payload, attempts",
+            "ORDER BY visible, id LIMIT ?) RETURNING id, CAST(payload AS BLOB), attempts, typeof(payload)",
             (now + self.lease, token, self.queue, now, count),
         )
         rows.sort()
-        return [Message(f"{row}:{token}", payload, attempts, str(row)) for row, payload, attempts in rows]
+        return [
+            Message(f"{row}:{token}", payload or b"", attempts, str(row), _malformed(kind))
+            for row, payload, attempts, kind in rows
+        ]
 
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
         """Claim up to ``count`` messages, polling with a short backoff for up to ``wait`` s."""
@@ -286,7 +296,7 @@ class SQLiteBroker(Broker):
         with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO qframe_dead (id, queue, payload, reason, created) "
-                "SELECT id, queue, payload, ?, ? FROM qframe_queue WHERE id = ? AND token = ?",
+                "SELECT id, queue, CAST(payload AS BLOB), ?, ? FROM qframe_queue WHERE id = ? AND token = ?",
                 (reason, time.time(), row, token),
             )
             conn.execute("DELETE FROM qframe_queue WHERE id = ? AND token = ?", (row, token))

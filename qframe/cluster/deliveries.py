@@ -40,6 +40,8 @@ class Slot:
     #: A send failed: the worker left; what it sent before leaving is still to be read.
     gone: bool = False
     killed_for_timeout: float | None = None
+    #: The deliveries queued behind a slow task were asked back; the worker has not answered yet.
+    taking: bool = False
 
     @property
     def running(self) -> Delivery | None:

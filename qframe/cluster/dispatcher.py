@@ -8,6 +8,7 @@ from typing import Any
 
 from qframe.brokers.base import Broker
 from qframe.cluster.deliveries import Deliveries, Delivery, Slot
+from qframe.cluster.fairness import Rebalancer
 from qframe.cluster.fetcher import release
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import attempt_limit, attempts_left
@@ -26,6 +27,7 @@ class Dispatcher:
         self.broker = broker
         self.hub = hub
         self.outbox = outbox
+        self.fairness = Rebalancer(deliveries, self.send)
 
     @property
     def slots(self) -> dict[Channel, Slot]:
@@ -49,7 +51,7 @@ class Dispatcher:
             self.lost(conn)
 
     def on_message(self, conn: Channel, slot: Slot, message: tuple[Any, ...]) -> None:
-        """Handle ``hello``, ``done`` (the running delivery finished) and ``bye`` (recycling)."""
+        """Handle ``hello``, ``done`` (the running delivery finished), ``bye`` (recycling) and ``given``."""
         if message[0] == "hello":
             slot.pid, slot.name = message[1], message[2]
             if self.deliveries.stopping:
@@ -65,6 +67,8 @@ class Dispatcher:
                 self.send(conn, ("stop",))
         elif message[0] == "bye":
             slot.retiring = True
+        elif message[0] == "given":  # the queued deliveries it gave up, of those asked back
+            self.take_back(self.fairness.given(slot, message[1]))
 
     def send(self, conn: Channel, message: tuple[object, ...]) -> None:
         """Send to a worker; if it is gone, mark it so, and settle it once its last words are read.
@@ -87,15 +91,18 @@ class Dispatcher:
         """Give waiting deliveries to workers, least loaded first, a batch per message.
 
         A worker holds the delivery it runs plus a few queued behind it (see
-        :meth:`Deliveries.depth`), which saves a round trip per task without parking work
-        behind a slow task.
+        :meth:`Deliveries.depth`), which saves a round trip per task; nothing is queued
+        behind a slow task, and what was is taken back (:mod:`qframe.cluster.fairness`).
         """
         if self.deliveries.stopping:
             return
+        self.fairness.take_back()
         self.deliveries.measure()
-        depth = self.deliveries.depth()
+        depth, now = self.deliveries.depth(), time.monotonic()
         for conn, slot in sorted(self.slots.items(), key=lambda item: len(item[1].assigned)):
             if slot.retiring or slot.gone or not slot.pid or len(slot.assigned) >= depth:
+                continue
+            if self.fairness.full(slot, now):
                 continue
             batch: list[Delivery] = []
             with self.deliveries.space:

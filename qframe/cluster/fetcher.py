@@ -1,8 +1,8 @@
 """The fetcher: a thread of the pusher that takes messages from the broker and checks them.
 
 A blocking fetch never delays the results coming back from workers, because it runs
-beside the pusher's main loop. A payload whose signature fails is quarantined here and
-never reaches a worker.
+beside the pusher's main loop. A malformed entry or a payload whose signature fails is
+quarantined here (:mod:`qframe.cluster.screening`) and never reaches a worker.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 
 from qframe.brokers.base import Broker, Message
-from qframe.cluster.deadletters import quarantine
 from qframe.cluster.deliveries import Deliveries, Delivery
+from qframe.cluster.screening import screen
 from qframe.config import Config
 from qframe.drivers import make_store
-from qframe.errors import BrokerError, SignatureError, StoreError
+from qframe.errors import BrokerError
 from qframe.serialize import Codec
 
 log = logging.getLogger("qframe")
@@ -52,6 +52,8 @@ class Fetcher:
         self.codec = codec
         self.make_broker = make_broker
         self.arrived = arrived
+        #: Where the core keeps dead letters when the broker keeps none (opened only then).
+        self.stores = functools.partial(make_store, config)
         self.thread = threading.Thread(target=self.run, name="fetcher", daemon=True)
 
     def start(self) -> None:
@@ -59,24 +61,30 @@ class Fetcher:
         self.thread.start()
 
     def run(self) -> None:
-        """Fetch while there is room; log an outage once and retry with a backoff."""
+        """Fetch while there is room; log a failure once and retry with a backoff.
+
+        Only :class:`BrokerError` is an outage; anything else ``dequeue`` raises is a bug of
+        the driver and is logged as one. Malformed entries are not failures: the driver
+        returns them marked, and :func:`screen` moves them to the dead letters.
+        """
         broker = self.make_broker()
         pause = 0.1
-        outage = False
+        failing: Exception | None = None
         while room := self.deliveries.room(self.config.bulk):
             try:
                 messages = broker.dequeue(room, wait=0.5)
-                checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
-            except Exception as exc:  # an outage, or a driver bug: never let the fetcher die
-                if not outage:
-                    log.warning("%s cannot reach the broker, retrying: %s", self.name, exc)
-                outage = True
+            except Exception as exc:  # never let the fetcher die
+                if failing is None:
+                    self.log_failure(broker, exc)
+                failing = exc
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
                 continue
-            if outage:
-                log.info("%s reached the broker again", self.name)
-                outage, pause = False, 0.1
+            if failing is not None:
+                if isinstance(failing, BrokerError):
+                    log.info("%s reached the broker again", self.name)
+                failing, pause = None, 0.1
+            checked = [d for d in (self.check(broker, m) for m in messages) if d is not None]
             with self.deliveries.space:
                 stopping = self.deliveries.stopping
                 if not stopping:
@@ -88,26 +96,23 @@ class Fetcher:
                 self.arrived()
         broker.close()
 
-    def check(self, broker: Broker, message: Message) -> Delivery | None:
-        """Verify a message's signature; quarantine it if it fails."""
-        try:
-            return Delivery(message, self.codec.verify(message.payload))
-        except SignatureError as exc:
+    def log_failure(self, broker: Broker, exc: Exception) -> None:
+        """Log the first failure of ``dequeue`` in a row: an outage, or a driver's bug."""
+        if isinstance(exc, BrokerError):
+            log.warning("%s cannot reach the broker, retrying: %s", self.name, exc)
+        else:
             log.error(
-                "rejected message %s from queue '%s': %s; moved to dead letters",
-                message.message_id,
-                self.config.name,
+                "%s: %s.dequeue failed (a bug in the broker driver, not an outage), retrying: %s: %s",
+                self.name,
+                type(broker).__name__,
+                type(exc).__name__,
                 exc,
+                exc_info=exc,
             )
-            try:
-                quarantine(broker, functools.partial(make_store, self.config), message, str(exc))
-            except (BrokerError, StoreError) as error:
-                log.error(
-                    "could not move message %s aside (it comes back after its lease): %s",
-                    message.message_id,
-                    error,
-                )
-            return None
+
+    def check(self, broker: Broker, message: Message) -> Delivery | None:
+        """Screen a message: a delivery to hand out, or None once it is in the dead letters."""
+        return screen(broker, self.stores, self.codec, message)
 
     def join(self, timeout: float) -> None:
         """Wait for the thread to finish after a stop."""

@@ -1,8 +1,8 @@
 """The monitor: saves results to the store, then settles their deliveries with the broker.
 
-Saving comes first: if the store fails, nothing is acknowledged and the lease brings the
-task back (the store saves idempotently by task id, so a second run leaves one result).
-Outcome hooks and each task's own ``hook`` run here, after the save.
+Saving comes first: if the store fails, nothing is acknowledged; the outcomes are kept
+(:mod:`qframe.cluster.unsaved`), with their leases renewed, and saved when the store
+answers again. Outcome hooks and each task's own ``hook`` run here, after the save.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
 from qframe.cluster.outcome import Outcome
+from qframe.cluster.unsaved import Unsaved
 from qframe.drivers import make_broker, make_store
 from qframe.processes import Channel
 from qframe.task import TaskResult, resolve
@@ -40,6 +41,7 @@ class Monitor:
         self.hooks = runtime.hooks
         self.broker = make_broker(self.context.config)
         self.store = make_store(self.context.config)
+        self.unsaved = Unsaved(self.broker, self.context.config.lease)
         self.listening = self.hooks.implemented(*OUTCOME_HOOKS)
         hub = runtime.processes.listen(self.context.monitor_address, self.context.authkey)
         log.info("%s monitoring at %s", self.name, os.getpid())
@@ -48,8 +50,10 @@ class Monitor:
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
         deadline = None
-        while (deadline is None or (hub.connections and time.monotonic() < deadline)) and not orphaned():
-            _, ready_objects = hub.wait(1.0)
+        while not orphaned() and (
+            deadline is None or ((hub.connections or self.unsaved.kept) and time.monotonic() < deadline)
+        ):
+            _, ready_objects = hub.wait(max(0.0, min(1.0, self.unsaved.due() - time.monotonic())))
             pending: list[Outcome] = []
             for obj in ready_objects:
                 if obj is self.control:
@@ -62,8 +66,19 @@ class Monitor:
                         pending.extend(obj.recv())
                 except (EOFError, OSError):
                     hub.drop(obj)
-            if pending:
+            if self.unsaved.kept:  # the store is down: keep new outcomes and try it every RETRY s
+                self.unsaved.add(pending)
+                if self.unsaved.retry_due():
+                    self.settle(self.unsaved.take())
+                self.unsaved.renew()
+            elif pending:
                 self.settle(pending)
+        if self.unsaved.kept:
+            log.error(
+                "%s stopped with %d results unsaved (their tasks will run again)",
+                self.name,
+                len(self.unsaved.kept),
+            )
         hub.close()
         log.info("%s stopped monitoring results", self.name)
 
@@ -75,8 +90,11 @@ class Monitor:
                 self.store.save_many(saves)
         except Exception as exc:
             if not self.outage:  # one line per outage, not one per batch
-                log.error("could not save results (their tasks will run again), retrying: %s", exc)
+                log.error(
+                    "could not save results (kept, their leases renewed, until the store answers): %s", exc
+                )
             self.outage = True
+            self.unsaved.keep(outcomes)
             return
         if self.outage:
             log.info("%s reached the store again", self.name)

@@ -68,7 +68,7 @@ class Pusher:
         orphaned = runtime.processes.orphan_check()
         exiting = False
         while not (exiting and not dispatcher.slots) and not orphaned():
-            due = min(leases.due, timeouts.next_due(dispatcher.slots.values()))
+            due = min(leases.due, timeouts.next_due(dispatcher.slots.values()), dispatcher.fairness.due())
             arrived, ready_objects = hub.wait(max(0.0, min(due - time.monotonic(), 1.0)))
             for conn in arrived:
                 dispatcher.arrived(conn)

@@ -13,6 +13,7 @@ from typing import Any
 
 from qframe.brokers.base import Message
 from qframe.cluster.context import Context, Runtime, boot
+from qframe.cluster.mailbox import Mailbox
 from qframe.cluster.outcome import Outcome, outcome
 from qframe.config import Config
 from qframe.hooks import Hooks
@@ -28,7 +29,8 @@ def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
 
     The pusher sends batches of deliveries; the worker runs them in order, sends each
     outcome to the monitor and then tells the pusher ``done``, so the pusher always knows
-    which delivery runs now.
+    which delivery runs now. A :class:`Mailbox` thread reads the pusher's messages while a
+    task runs, so the pusher can take back deliveries this worker has not started.
     """
     runtime = boot(context, "worker", name)
     config = context.config
@@ -39,27 +41,25 @@ def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
     ready.send(os.getpid())
     ready.close()
 
-    pusher: Channel | None = None
+    pusher: Mailbox | None = None
     monitor: Channel | None = None
     done = 0
     while True:
         try:
             if pusher is None:
-                pusher = runtime.processes.connect(context.pusher_address, context.authkey, orphaned)
+                pusher = Mailbox(runtime.processes.connect(context.pusher_address, context.authkey, orphaned))
                 pusher.send(("hello", os.getpid(), name))
-            message = pusher.recv()
-            if message[0] == "stop":
+            work = pusher.next()
+            if work is None:
                 break
-            for ack_id, attempts, envelope, message_id in message[1]:
-                result = execute(
-                    codec, results, runtime.hooks, config, ack_id, attempts, envelope, message_id
-                )
-                monitor = report(context, runtime, monitor, result)
-                pusher.send(("done",))
-                done += 1
-                if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
-                    pusher.send(("bye",))
-                    return  # exit code 0: the sentinel replaces a recycled worker
+            ack_id, attempts, envelope, message_id = work
+            result = execute(codec, results, runtime.hooks, config, ack_id, attempts, envelope, message_id)
+            monitor = report(context, runtime, monitor, result)
+            pusher.send(("done",))
+            done += 1
+            if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
+                pusher.send(("bye",))
+                return  # exit code 0: the sentinel replaces a recycled worker
         except (EOFError, OSError):
             pusher = None  # the pusher died; the sentinel starts another at the same address
             if orphaned():

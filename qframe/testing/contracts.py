@@ -35,6 +35,7 @@ from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store
 from qframe.stores.delays import DelayStore
+from qframe.testing.malformed import MalformedEntriesContract
 
 BrokerFactory = Callable[[str, float], Broker]
 StoreFactory = Callable[..., Store]
@@ -91,7 +92,7 @@ def dequeue_all(broker: Broker, count: int, timeout: float = 10.0) -> list[Messa
     return got
 
 
-class BrokerContract:
+class BrokerContract(MalformedEntriesContract):
     """The delivery contract of ``qframe/brokers/base.py``, as tests, honouring the broker's flags."""
 
     @pytest.fixture

@@ -36,6 +36,14 @@ def sleepy(tag: str, seconds: float) -> str:
     return tag
 
 
+def ledger(tag: str, seconds: float) -> str:
+    """Record ``began``, sleep ``seconds``, record ``ended``, return ``tag``: a finished run leaves both."""
+    record("began", tag)
+    time.sleep(seconds)
+    record("ended", tag)
+    return tag
+
+
 def suicide(tag: str) -> None:
     """Record the call, then kill this worker with SIGKILL (a poison task)."""
     record("suicide", tag)

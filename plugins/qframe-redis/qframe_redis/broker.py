@@ -141,14 +141,15 @@ class RedisBroker(Broker):
             "dequeue", ("ready", "leased", "delayed", "msg", "attempts", "released"), (count, self._lease_ms)
         )
         messages = []
-        for i in range(1, len(reply), 4):
-            message_id = _text(reply[i])
+        for i in range(1, len(reply), 5):
+            message_id = _text(reply[i])  # the script hands out hex ids only, malformed entries too
             messages.append(
                 Message(
                     ack_id=f"{message_id}:{int(reply[i + 1])}",
                     payload=bytes(reply[i + 3]),
                     attempts=int(reply[i + 2]),
                     message_id=message_id,
+                    malformed=_text(reply[i + 4]),
                 )
             )
         return messages, int(reply[0])

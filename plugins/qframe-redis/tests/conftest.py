@@ -28,6 +28,7 @@ import pytest
 import redis
 
 from qframe.testing import free_port, require_binary
+from qframe_redis import RedisBroker
 
 START_TIMEOUT = 10.0
 
@@ -305,3 +306,27 @@ def cleanup() -> Iterator[list[Any]]:
     for item in items:
         with contextlib.suppress(Exception):
             item.close()
+
+
+def write_malformed_entries(broker: RedisBroker) -> list[str]:
+    """Push entries ``enqueue`` never writes onto the broker's ready list.
+
+    Returns, for each entry, a fragment its dead letter's reason must contain: an entry
+    too short to hold an id, non-UTF-8 bytes where the id belongs, and a bare id whose
+    payload is nowhere.
+    """
+    entries = [b"short", b"\xff\xfe" * 20, os.urandom(16).hex().encode()]
+    broker.client.lpush(broker.keys["ready"], *entries)
+    return ["too short", "does not begin with a message id", "no payload"]
+
+
+@pytest.fixture
+def malformed_writer(cleanup: list[Any]) -> Callable[[str, str, str], list[str]]:
+    """``write(url, prefix, queue)``: :func:`write_malformed_entries` on that queue."""
+
+    def write(url: str, prefix: str, queue: str) -> list[str]:
+        broker = RedisBroker(url, queue, prefix=prefix)
+        cleanup.append(broker)
+        return write_malformed_entries(broker)
+
+    return write

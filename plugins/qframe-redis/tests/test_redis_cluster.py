@@ -33,6 +33,10 @@ class TestClusterBroker(BrokerContract):
         return lambda queue, lease: RedisBroker(redis_cluster.url, queue, lease=lease, prefix=key_prefix)
 
     @pytest.fixture
+    def write_malformed(self, redis_cluster: Any, key_prefix: str, malformed_writer: Any) -> Any:
+        return lambda queue: malformed_writer(redis_cluster.url, key_prefix, queue)
+
+    @pytest.fixture
     def dead_broker(self) -> Broker:
         return RedisBroker(f"redis+cluster://127.0.0.1:{free_port()}", "q", lease=5)
 

@@ -265,3 +265,57 @@ def test_qframe_info_lists_a_running_cluster_from_the_redis_store_to_its_key_hol
     assert (shown["name"], shown["pid"]) == (lab.name, cluster.process.pid)
     assert info(QFRAME_SECRET_KEY="another key")["clusters"] == []
     assert cluster.stop() == 0
+
+
+@pytest.mark.timeout(90)
+def test_malformed_entries_are_dead_letters_and_the_good_tasks_beside_them_run_at_once(
+    make_lab: Any, malformed_writer: Any
+) -> None:
+    lab = make_lab()
+    lab.configure(lease=30)
+    first = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3)], group="beside")
+    fragments = malformed_writer(lab.server.url, "qframe", lab.name)
+    rest = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3, 10)], group="beside")
+    cluster = lab.cluster()
+
+    # Within a third of the lease: a wedged batch would come back only when its lease ran out.
+    wait_until(lambda: lab.client.count_group("beside") == 10, timeout=10)
+    assert [lab.client.result(task_id) for task_id in first + rest] == list(range(1, 11))
+    reasons = sorted(reason for _, reason, _ in lab.broker.dead_letters())
+    assert len(reasons) == len(fragments), reasons
+    assert all(any(fragment in reason for reason in reasons) for fragment in fragments), reasons
+    assert all(reason.startswith("malformed entry: ") for reason in reasons), reasons
+    assert_idle(lab)
+    assert cluster.stop() == 0
+    assert "cannot reach the broker" not in cluster.log
+    assert len(lab.runs("inc")) == 10
+
+
+@pytest.mark.timeout(120)
+def test_results_the_store_refused_are_saved_when_it_answers_again_and_nothing_runs_twice(
+    make_lab: Any, own_redis_server: Callable[..., Any]
+) -> None:
+    lab = make_lab()
+    store = own_redis_server()  # the store on a server of its own: the broker stays up
+    lab.configure(lease=3, store="redis", store_url=store.url)
+    cluster = lab.cluster()
+    tags = [f"t{i:02d}" for i in range(20)]
+    ids = lab.client.async_tasks(f"{TASKS}.ledger", [(tag, 0.3) for tag in tags], group="kept")
+    wait_until(lambda: len(lab.runs("ended")) >= 2, timeout=20)
+
+    store.kill_hard()  # tasks keep completing while their results cannot be saved
+    time.sleep(5)  # longer than the lease: only renewed leases keep those tasks from running again
+    store.start()  # same port and data: what was saved before the crash is still there
+
+    wait_until(lambda: lab.client.count_group("kept") == len(tags), timeout=45)
+    records = [lab.client.fetch(task_id) for task_id in ids]
+    assert [(r.result, r.success, r.attempts) for r in records if r is not None] == [
+        (t, True, 1) for t in tags
+    ]
+    assert lab.client.count_group("kept") == len(tags)  # successes only: no failure record at all
+    began = collections.Counter(row[1] for row in lab.runs("began"))
+    ended = collections.Counter(row[1] for row in lab.runs("ended"))
+    assert began == ended == collections.Counter(tags)  # each ran once, to the end
+    assert "could not save" in cluster.log  # the outage did hit finished tasks
+    assert_idle(lab)
+    assert cluster.stop() == 0

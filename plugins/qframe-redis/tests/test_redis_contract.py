@@ -39,6 +39,10 @@ class TestRedisBroker(BrokerContract):
         return lambda queue, lease: RedisBroker(redis_url, queue, lease=lease, prefix=key_prefix)
 
     @pytest.fixture
+    def write_malformed(self, redis_url: str, key_prefix: str, malformed_writer: Any) -> Any:
+        return lambda queue: malformed_writer(redis_url, key_prefix, queue)
+
+    @pytest.fixture
     def dead_broker(self) -> Broker:
         return RedisBroker(f"redis://127.0.0.1:{free_port()}/0", "q", lease=5)
 

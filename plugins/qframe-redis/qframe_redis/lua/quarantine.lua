@@ -6,8 +6,7 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('HDEL', KEYS[6], id)
-if payload then
-  redis.call('HSET', KEYS[4], id, ARGV[3])
-  redis.call('HSET', KEYS[5], id, payload)
-end
+-- A malformed entry may have no payload at all: it is kept as a dead letter all the same.
+redis.call('HSET', KEYS[4], id, ARGV[3])
+redis.call('HSET', KEYS[5], id, payload or '')
 return 1
