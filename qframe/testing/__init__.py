@@ -3,7 +3,9 @@
 Subclass :class:`BrokerContract`, :class:`StoreContract`, :class:`StatusStoreContract`,
 :class:`DeadLetterStoreContract`, :class:`DelayStoreContract`, :class:`ScheduleStoreContract` or
 :class:`~qframe.testing.processes.ProcessManagerContract` in a driver's tests and provide
-the fixtures they name; see ``docs/plugins.md``.
+the fixtures they name; see ``docs/plugins.md``. :class:`ServerProcess` (and the
+ready-made :class:`RedisServer`) start a driver's server on a loopback port and inject
+faults into it.
 """
 
 from qframe.testing.contracts import (
@@ -18,14 +20,16 @@ from qframe.testing.contracts import (
 )
 from qframe.testing.processes import ProcessManagerContract
 from qframe.testing.schedule_contract import ScheduleStoreContract
-from qframe.testing.servers import free_port, require_binary
+from qframe.testing.servers import RedisServer, ServerProcess, free_port, require_binary
 
 __all__ = [
     "BrokerContract",
     "DeadLetterStoreContract",
     "DelayStoreContract",
     "ProcessManagerContract",
+    "RedisServer",
     "ScheduleStoreContract",
+    "ServerProcess",
     "StatusStoreContract",
     "StoreContract",
     "free_port",
