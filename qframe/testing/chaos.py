@@ -24,6 +24,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +49,10 @@ TASK = "qframe.testing.tasks.sleepy"
 DRAIN_TIMEOUT = 180.0
 #: Enqueue batches per second of the producer.
 BATCHES_PER_SECOND = 4
+#: Share of the time the soak's workers are meant to be busy: a kill mostly hits a running task.
+BUSY = 0.6
+#: Workers per cluster.
+WORKERS = 2
 
 
 @dataclass
@@ -100,17 +105,22 @@ class Driver:
         if self.lab.finished() == len(self.lab.task_ids):
             self.soak.drain = time.monotonic() - last_fault
         for cluster in self.clusters:
-            if cluster.stop() != 0:
-                self.soak.notes.append(f"a cluster exited with {cluster.process.returncode} at stop")
+            try:
+                code: int | None = cluster.stop()
+            except subprocess.TimeoutExpired:
+                code = None  # stop() killed it
+            if code != 0:
+                self.soak.notes.append(f"a cluster stopped with exit code {code}")
 
     def produce(self) -> None:
-        """Enqueue the tasks in even batches over 90 % of the duration; retry a batch the broker refused."""
-        batches = max(1, int(self.duration * 0.9 * BATCHES_PER_SECOND))
+        """Enqueue the tasks in even batches over the duration; send a batch the broker refused again."""
+        batches = max(1, int(self.duration * BATCHES_PER_SECOND))
         per_batch = -(-self.tasks // batches)
+        mean = BUSY * 2 * WORKERS * self.duration / self.tasks  # seconds per task
         made = 0
         while made < self.tasks:
             count = min(per_batch, self.tasks - made)
-            arguments = [(f"c{made + i}", self.rng.uniform(0.0, 0.02)) for i in range(count)]
+            arguments = [(f"c{made + i}", self.rng.uniform(0.0, 2 * mean)) for i in range(count)]
             try:
                 self.lab.enqueue_many(TASK, arguments)
                 made += count
@@ -205,7 +215,7 @@ def run_soak(
     lab = FaultLab(target, directory / "lab", lifetime=duration + DRAIN_TIMEOUT + 300)
     # A short lease brings back what a killed cluster held; attempts are spent by kills, so
     # leave room for them (a task hit ten times would rightly end as failed).
-    lab.configure(lease=lab.lease(3.0), max_attempts=10, workers=2)
+    lab.configure(lease=lab.lease(3.0), max_attempts=10, workers=WORKERS)
     try:
         Driver(lab, soak, tasks, duration, random.Random(seed)).run()
         soak.verdict = lab.verdict()
