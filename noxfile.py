@@ -1,4 +1,4 @@
-"""Every check of the project: ``nox`` runs tests, plugin tests, lint and types."""
+"""Every check of the project: ``nox`` runs tests, plugin tests, lint, types and a short soak."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "plugins", "lint", "typecheck"]
+nox.options.sessions = ["tests", "plugins", "lint", "typecheck", "chaos"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -42,6 +42,17 @@ def typecheck(session: nox.Session) -> None:
     session.install("mypy", "-e", ".[test]", *(f"-e./plugins/{p}" for p in PLUGINS))
     packages = [str(next((ROOT / "plugins" / p).glob("qframe_*"))) for p in PLUGINS]
     session.run("mypy", "qframe", *packages)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The soak: 5,000 tasks per broker through two clusters while workers, clusters and servers die.
+
+    With no arguments (as in CI): 45 s of faults per broker, about a minute each. The full
+    run of ``docs/reliability.md``: ``nox -s chaos -- --duration 180``.
+    """
+    session.install("-e", ".[test]", *(f"-e./plugins/{p}" for p in PLUGINS))
+    session.run("python", "-m", "qframe.testing.chaos", *session.posargs)
 
 
 @nox.session

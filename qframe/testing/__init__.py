@@ -1,9 +1,11 @@
 """Test kit for plugin authors: conformance suites and server helpers.
 
 Subclass :class:`BrokerContract`, :class:`StoreContract`, :class:`StatusStoreContract`,
-:class:`DeadLetterStoreContract`, :class:`DelayStoreContract`, :class:`ScheduleStoreContract` or
-:class:`~qframe.testing.processes.ProcessManagerContract` in a driver's tests and provide
-the fixtures they name; see ``docs/plugins.md``.
+:class:`DeadLetterStoreContract`, :class:`DelayStoreContract`, :class:`ScheduleStoreContract`,
+:class:`~qframe.testing.processes.ProcessManagerContract` or :class:`FaultContract` in a
+driver's tests and provide the fixtures they name; see ``docs/plugins.md``. :class:`ServerProcess` (and the
+ready-made :class:`RedisServer`) start a driver's server on a loopback port and inject
+faults into it.
 """
 
 from qframe.testing.contracts import (
@@ -16,16 +18,23 @@ from qframe.testing.contracts import (
     short_time,
     wait_until,
 )
+from qframe.testing.faults import FaultContract
+from qframe.testing.lab import FaultLab, FaultTarget
 from qframe.testing.processes import ProcessManagerContract
 from qframe.testing.schedule_contract import ScheduleStoreContract
-from qframe.testing.servers import free_port, require_binary
+from qframe.testing.servers import RedisServer, ServerProcess, free_port, require_binary
 
 __all__ = [
     "BrokerContract",
     "DeadLetterStoreContract",
     "DelayStoreContract",
+    "FaultContract",
+    "FaultLab",
+    "FaultTarget",
     "ProcessManagerContract",
+    "RedisServer",
     "ScheduleStoreContract",
+    "ServerProcess",
     "StatusStoreContract",
     "StoreContract",
     "free_port",

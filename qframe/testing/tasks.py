@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from typing import Any
 
@@ -42,6 +43,22 @@ def ledger(tag: str, seconds: float) -> str:
     time.sleep(seconds)
     record("ended", tag)
     return tag
+
+
+def spin(tag: str, seconds: float) -> str:
+    """Record the call, then keep a CPU busy in pure Python for ``seconds`` (no sleep, no I/O)."""
+    record("spin", tag)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return tag
+
+
+def read_socket(tag: str, port: int) -> bytes:
+    """Record the call, then block reading from ``127.0.0.1:port`` (a peer that never sends)."""
+    record("read", tag)
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        return conn.recv(1)
 
 
 def suicide(tag: str) -> None:

@@ -1,23 +1,18 @@
 """Redis servers the tests start themselves (never the one on port 6379).
 
-:class:`RedisServer` runs one ``redis-server`` on a free loopback port with an
-append-only file fsynced on every write, so :meth:`RedisServer.kill_hard` followed by
-:meth:`RedisServer.restart` shows what survives a crash. :class:`RedisClusterServers`
-runs three cluster-enabled servers joined with ``redis-cli --cluster create``.
-
-Every server dies with the test process: a finalizer, an ``atexit`` hook and (on Linux)
-``PR_SET_PDEATHSIG`` so that even a SIGKILLed pytest leaves no server behind.
+:class:`~qframe.testing.servers.RedisServer` runs one ``redis-server`` on a free loopback
+port with an append-only file fsynced on every write, so ``kill_hard()`` followed by
+``restart()`` shows what survives a crash. The session shares one server (every test
+uses its own key prefix or queue); a test that kills or reconfigures its server starts a
+private one (``own_redis_server``). :class:`RedisClusterServers` runs three
+cluster-enabled servers joined with ``redis-cli --cluster create``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,114 +22,11 @@ from typing import Any
 import pytest
 import redis
 
-from qframe.testing import free_port, require_binary
+from qframe.testing import RedisServer, free_port, require_binary
 from qframe_redis import RedisBroker
 
-START_TIMEOUT = 10.0
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: get SIGKILLed when the test process dies."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class RedisServer:
-    """One ``redis-server`` process on 127.0.0.1 with its own data directory."""
-
-    def __init__(self, binary: str, directory: Path, *, port: int | None = None, args: tuple[str, ...] = ()):
-        self.binary = binary
-        self.directory = directory
-        self.port = port or free_port()
-        self.args = args
-        self.process: subprocess.Popen[bytes] | None = None
-        directory.mkdir(parents=True, exist_ok=True)
-        atexit.register(self.stop)
-
-    @property
-    def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def log(self) -> Path:
-        """The server's log file."""
-        return self.directory / "redis.log"
-
-    def client(self, **options: Any) -> redis.Redis:
-        """A plain redis-py client of this server."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=2, **options)
-
-    def command(self) -> list[str]:
-        """The command line that starts this server."""
-        return [
-            self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--dir", str(self.directory),
-            "--logfile", str(self.log),
-            "--daemonize", "no",
-            *self.args,
-        ]  # fmt: skip
-
-    def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING."""
-        command = self.command()
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        probe = self.client(socket_timeout=1)
-        try:
-            while True:
-                if self.process.poll() is not None:
-                    tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-                    raise RuntimeError(f"redis-server on port {self.port} exited:\n{tail}")
-                try:
-                    if probe.ping():
-                        return self
-                except redis.exceptions.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
-                time.sleep(0.02)
-        finally:
-            probe.close()
-
-    def kill_hard(self) -> None:
-        """SIGKILL the server and wait until its pid is gone."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def restart(self) -> RedisServer:
-        """Start the server again on the same port and directory (it reloads its AOF)."""
-        self.kill_hard()
-        return self.start()
-
-    def stop(self) -> None:
-        """Terminate the server (SIGTERM, then SIGKILL after 5 s)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill_hard()
-                return
-        self.process = None
+#: Seconds a server shared by the whole session may live (a private one gets 300).
+SESSION_LIFETIME = 3600.0
 
 
 class RedisSentinel(RedisServer):
@@ -143,7 +35,7 @@ class RedisSentinel(RedisServer):
     service = "mymaster"
 
     def __init__(self, binary: str, directory: Path, master: RedisServer) -> None:
-        super().__init__(binary, directory)
+        super().__init__(binary, directory, lifetime=300)
         self.master = master
 
     @property
@@ -177,7 +69,8 @@ class RedisClusterServers:
                 "--cluster-port", str(bus),
                 "--appendfsync", "everysec",
             )  # fmt: skip
-            self.nodes.append(RedisServer(binary, directory / f"node{i}", args=args))
+            node = RedisServer(binary, directory / f"node{i}", args=args, lifetime=SESSION_LIFETIME)
+            self.nodes.append(node)
 
     @property
     def url(self) -> str:
@@ -205,7 +98,7 @@ class RedisClusterServers:
         )
         deadline = time.monotonic() + 20
         for node in self.nodes:
-            client = node.client(socket_timeout=1)
+            client = admin(node, socket_timeout=1)
             try:
                 while _cluster_state(client) != "ok":
                     if time.monotonic() > deadline:
@@ -219,6 +112,11 @@ class RedisClusterServers:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
+
+
+def admin(server: RedisServer, **options: Any) -> redis.Redis:
+    """A plain redis-py client of ``server``."""
+    return redis.Redis(host="127.0.0.1", port=server.port, socket_connect_timeout=2, **options)
 
 
 def _cluster_state(client: redis.Redis) -> str:
@@ -246,7 +144,7 @@ def redis_server(
     redis_binary: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> RedisServer:
     """One Redis server shared by the whole session."""
-    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis"))
+    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis"), lifetime=SESSION_LIFETIME)
     _start_or_stop(server, request)
     return server
 
@@ -258,7 +156,8 @@ def own_redis_server(
     """Start a private Redis server for one test (for fault tests and odd configs)."""
 
     def start(*args: str) -> RedisServer:
-        server = RedisServer(redis_binary, tmp_path / f"redis-{uuid.uuid4().hex[:6]}", args=args)
+        directory = tmp_path / f"redis-{uuid.uuid4().hex[:6]}"
+        server = RedisServer(redis_binary, directory, args=args, lifetime=300)
         _start_or_stop(server, request)
         return server
 

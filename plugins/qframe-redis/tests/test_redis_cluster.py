@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import RedisCluster, key_slot
 
 from qframe.brokers.base import Broker
@@ -115,7 +116,7 @@ def test_cluster_warnings_check_every_primary(redis_cluster: Any, cleanup: list[
     broker = RedisBroker(redis_cluster.url, "warn")
     cleanup.append(broker)
     assert broker.warnings() == []
-    node = redis_cluster.nodes[2].client()
+    node = redis.Redis(host="127.0.0.1", port=redis_cluster.nodes[2].port)
     try:
         node.config_set("maxmemory-policy", "allkeys-lru")
         [line] = broker.warnings()

@@ -1,8 +1,9 @@
 """End-to-end tests: real ``qframe cluster`` processes on a Redis the tests start.
 
-Each test gets a private ``redis-server`` (append-only file fsynced on every write), runs
-clusters in subprocesses with ``tests/app`` as their working directory and enqueues with
-a :class:`~qframe.client.Client` built from the same ``QFRAME_*`` settings. The tasks in
+Tests share the session's ``redis-server`` under a key prefix of their own; a test that
+kills or reconfigures Redis gets a private one (append-only file fsynced on every
+write). They run clusters in subprocesses with ``tests/app`` as their working directory
+and enqueue with a :class:`~qframe.client.Client` built from the same ``QFRAME_*`` settings. The tasks in
 ``qframe.testing.tasks`` append a line per run to ``$QFRAME_TEST_LOG``,
 so the tests count real executions, not only results.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from qframe.client import Client
 from qframe.config import load as load_config
@@ -38,13 +40,16 @@ RECOVERY = r"Process-\w+ reached the broker again"
 
 
 class RedisLab:
-    """One test's queue on its own Redis: environment, client, clusters and the tasks' log."""
+    """One test's queue on a Redis: environment, client, clusters and the tasks' log."""
 
-    def __init__(self, tmp_path: Path, server: Any) -> None:
+    def __init__(self, tmp_path: Path, server: Any, prefix: str = "qframe") -> None:
         self.server = server
+        self.prefix = prefix
         self.name = f"e2e-{uuid.uuid4().hex[:8]}"
         self.log_file = tmp_path / f"{self.name}.log"
         self.env = {
+            "QFRAME_BROKER_OPTIONS": json.dumps({"prefix": prefix}),
+            "QFRAME_STORE_OPTIONS": json.dumps({"prefix": prefix}),
             "QFRAME_BROKER": "redis",
             "QFRAME_BROKER_URL": server.url,
             "QFRAME_SECRET_KEY": f"secret-{uuid.uuid4().hex}",
@@ -74,7 +79,7 @@ class RedisLab:
     def broker(self) -> RedisBroker:
         """A direct handle on the queue, for its sizes."""
         if self._broker is None:
-            self._broker = RedisBroker(self.server.url, self.name)
+            self._broker = RedisBroker(self.server.url, self.name, prefix=self.prefix)
         return self._broker
 
     def cluster(self, wait: bool = True) -> ClusterProcess:
@@ -101,12 +106,21 @@ class RedisLab:
 
 
 @pytest.fixture
-def make_lab(own_redis_server: Callable[..., Any], tmp_path: Path) -> Iterator[Callable[..., RedisLab]]:
-    """``make_lab(*redis_args)``: a queue on a fresh Redis; its clusters die with the test."""
+def make_lab(
+    redis_server: Any, own_redis_server: Callable[..., Any], tmp_path: Path, key_prefix: str
+) -> Iterator[Callable[..., RedisLab]]:
+    """``make_lab(*redis_args, own=False)``: a queue; its clusters die with the test.
+
+    The queue lives on the session's server under a fresh key prefix, or, with ``own``
+    or server arguments, on a Redis of its own (for tests that kill or reconfigure it).
+    """
     labs: list[RedisLab] = []
 
-    def make(*redis_args: str) -> RedisLab:
-        lab = RedisLab(tmp_path, own_redis_server(*redis_args))
+    def make(*redis_args: str, own: bool = False) -> RedisLab:
+        if own or redis_args:
+            lab = RedisLab(tmp_path, own_redis_server(*redis_args))
+        else:
+            lab = RedisLab(tmp_path, redis_server, key_prefix)
         labs.append(lab)
         return lab
 
@@ -175,7 +189,7 @@ def test_sigkilled_worker_task_is_redelivered_with_one_result(make_lab: Any) -> 
 
 @pytest.mark.timeout(90)
 def test_cluster_rides_out_a_redis_crash_and_restart(make_lab: Any) -> None:
-    lab = make_lab()
+    lab = make_lab(own=True)
     # A short lease: results that could not be saved during the outage are not acked,
     # and their messages come back when the lease runs out.
     lab.configure(lease=3)
@@ -220,7 +234,7 @@ def test_evicting_maxmemory_policy_is_warned_about_at_start(make_lab: Any) -> No
 
 @pytest.mark.timeout(60)
 def test_enqueue_while_redis_is_down_raises_and_stores_nothing(make_lab: Any) -> None:
-    lab = make_lab()
+    lab = make_lab(own=True)
     lab.client.async_task(f"{TASKS}.inc", 0)  # a pooled connection that the crash breaks
     assert lab.client.queue_size() == 1
     lab.server.kill_hard()
@@ -236,7 +250,7 @@ def test_enqueue_while_redis_is_down_raises_and_stores_nothing(make_lab: Any) ->
 
     lab.server.start()
     assert lab.client.queue_size() == 1  # only the task enqueued before the crash
-    admin = lab.server.client()
+    admin = redis.Redis(host="127.0.0.1", port=lab.server.port)
     try:
         assert admin.llen(lab.broker.keys["ready"]) == 1  # id and payload in one entry
         assert admin.keys("qframe:{results}:*") == []
@@ -274,7 +288,7 @@ def test_malformed_entries_are_dead_letters_and_the_good_tasks_beside_them_run_a
     lab = make_lab()
     lab.configure(lease=30)
     first = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3)], group="beside")
-    fragments = malformed_writer(lab.server.url, "qframe", lab.name)
+    fragments = malformed_writer(lab.server.url, lab.prefix, lab.name)
     rest = lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(3, 10)], group="beside")
     cluster = lab.cluster()
 

@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
+import redis
 from redis.cluster import key_slot
 
 from qframe.errors import BrokerError, ConfigError, StoreError
@@ -78,7 +79,7 @@ def test_every_key_of_a_queue_hashes_to_one_slot(redis_url: str, key_prefix: str
 
 def test_maxmemory_policy_warning(redis_server: Any, cleanup: list[Any]) -> None:
     broker = RedisBroker(redis_server.url, "warn")
-    admin = redis_server.client()
+    admin = redis.Redis(host="127.0.0.1", port=redis_server.port)
     cleanup += [broker, admin]
     try:
         admin.config_set("maxmemory-policy", "allkeys-lru")
