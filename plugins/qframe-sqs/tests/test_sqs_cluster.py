@@ -22,6 +22,7 @@ from qframe.errors import PayloadTooLarge
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
 from qframe_sqs import SqsBroker
+from tests.conftest import MotoServer
 
 APP = Path(__file__).parent
 TASKS = "qframe.testing.tasks"
@@ -147,3 +148,24 @@ def test_a_300_kib_payload_is_refused_at_enqueue_and_nothing_is_sent(lab: SqsLab
         lab.client.async_task(f"{TASKS}.inc", "x" * (300 * 1024))
     assert lab.broker.dequeue(1, wait=1.0) == []
     assert lab.broker.queue_size() == 0
+
+
+@pytest.mark.timeout(90)
+def test_cluster_logs_an_endpoint_restart_and_recovers_once_the_queue_exists_again(
+    tmp_path: Path, own_moto: MotoServer
+) -> None:
+    lab = SqsLab(tmp_path, own_moto.endpoint)
+    try:
+        cluster = lab.cluster()
+        assert lab.client.result(lab.client.async_task(f"{TASKS}.inc", 1), wait=20) == 2
+        own_moto.stop()  # moto keeps nothing: the queue is gone with it
+        cluster.wait_for(r"Process-\w+ cannot reach the broker, retrying: sqs queue", timeout=30)
+        own_moto.start()  # empty, same port: the broker creates the queue again (create_queue)
+        cluster.wait_for(r"Process-\w+ reached the broker again", timeout=30)
+        lab.configure()  # a new producer: the old one's queue URL names the lost queue
+        assert lab.client.result(lab.client.async_task(f"{TASKS}.inc", 41), wait=30) == 42
+        assert cluster.process.poll() is None
+        assert "reincarnated" not in cluster.log
+        assert cluster.stop() == 0
+    finally:
+        lab.close()

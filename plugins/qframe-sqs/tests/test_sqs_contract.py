@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import boto3
 import pytest
 
 from qframe.brokers.base import Broker
+from qframe.errors import ConfigError
 from qframe.testing import BrokerContract, free_port
 from qframe.testing.contracts import dequeue_all
 from qframe_sqs import SqsBroker
@@ -56,3 +58,45 @@ class TestSqsBroker(BrokerContract):
         broker.release([first.ack_id])
         [second] = broker.dequeue(1, wait=2.0)
         assert (second.payload, second.attempts) == (b"prefetched", 2)  # can_release=False: counted
+
+
+def test_fifo_queue_keeps_the_order_within_its_message_group(sqs_endpoint: str) -> None:
+    broker = make_broker(sqs_endpoint, f"order-{uuid.uuid4().hex[:8]}.fifo")
+    try:
+        broker.enqueue_many([f"m{i}".encode() for i in range(4)])
+        broker.enqueue(b"m4")
+        got = dequeue_all(broker, 5)
+        assert [m.payload for m in got] == [f"m{i}".encode() for i in range(5)]
+        broker.ack_many([m.ack_id for m in got])
+    finally:
+        broker.purge()
+        broker.close()
+
+
+def test_fifo_queue_drops_the_same_payload_sent_again(sqs_endpoint: str) -> None:
+    broker = make_broker(sqs_endpoint, f"dedup-{uuid.uuid4().hex[:8]}.fifo")
+    try:
+        broker.enqueue(b"same signed task")
+        broker.enqueue(b"same signed task")  # moto answers with a new MessageId, SQS with the first
+        assert [m.payload for m in dequeue_all(broker, 1)] == [b"same signed task"]
+        assert broker.dequeue(1, wait=1.0) == []
+    finally:
+        broker.purge()
+        broker.close()
+
+
+def test_a_missing_queue_without_create_queue_is_a_config_error(sqs_endpoint: str) -> None:
+    broker = make_broker(sqs_endpoint, f"absent-{uuid.uuid4().hex[:8]}", create_queue=False)
+    with pytest.raises(ConfigError, match=r"the queue does not exist"):
+        broker.ping()
+
+
+def test_a_body_that_is_not_base64_is_reported_malformed(sqs_endpoint: str) -> None:
+    broker = make_broker(sqs_endpoint, f"bad-{uuid.uuid4().hex[:8]}")
+    try:
+        broker.client.send_message(QueueUrl=broker.queue_url, MessageBody="{not: base64}")
+        [message] = dequeue_all(broker, 1)
+        assert (message.malformed, message.payload) == ("message body is not base64", b"{not: base64}")
+    finally:
+        broker.purge()
+        broker.close()
