@@ -78,7 +78,8 @@ def test_fifo_queue_drops_the_same_payload_sent_again(sqs_endpoint: str) -> None
     try:
         broker.enqueue(b"same signed task")
         broker.enqueue(b"same signed task")  # moto answers with a new MessageId, SQS with the first
-        assert [m.payload for m in dequeue_all(broker, 1)] == [b"same signed task"]
+        [message] = dequeue_all(broker, 1)
+        broker.ack(message.ack_id)  # a FIFO group hands out nothing more while one is in flight
         assert broker.dequeue(1, wait=1.0) == []
     finally:
         broker.purge()
