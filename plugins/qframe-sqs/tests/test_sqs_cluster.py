@@ -169,3 +169,13 @@ def test_cluster_logs_an_endpoint_restart_and_recovers_once_the_queue_exists_aga
         assert cluster.stop() == 0
     finally:
         lab.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_cluster_without_a_store_is_refused_with_one_line_naming_the_stores(lab: SqsLab) -> None:
+    del lab.env["QFRAME_STORE"], lab.env["QFRAME_STORE_URL"]
+    cluster = ClusterProcess(APP, lab.env, lifetime=60)
+    lab.clusters.append(cluster)
+    assert cluster.process.wait(30) == 2
+    [line] = cluster.wait_for(r"broker 'sqs' keeps no results of its own: set store \(QFRAME_STORE\)")
+    assert "sqlite" in line and "memory" in line

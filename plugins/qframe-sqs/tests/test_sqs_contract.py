@@ -101,3 +101,24 @@ def test_a_body_that_is_not_base64_is_reported_malformed(sqs_endpoint: str) -> N
     finally:
         broker.purge()
         broker.close()
+
+
+def test_redrive_policy_moves_a_message_received_too_often_to_the_dead_letter_queue(
+    sqs_endpoint: str,
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    broker = make_broker(
+        sqs_endpoint, f"redrive-{suffix}", 1.0, dead_letter_queue=f"redrive-{suffix}-dlq", max_receive_count=1
+    )
+    dlq = make_broker(sqs_endpoint, f"redrive-{suffix}-dlq")
+    try:
+        broker.enqueue(b"poison")
+        [first] = dequeue_all(broker, 1)
+        broker.nack(first.ack_id)  # received once already: the next receive redrives it
+        assert broker.dequeue(1, wait=2.0) == []
+        assert [m.payload for m in dequeue_all(dlq, 1)] == [b"poison"]
+    finally:
+        broker.purge()
+        dlq.purge()
+        broker.close()
+        dlq.close()
