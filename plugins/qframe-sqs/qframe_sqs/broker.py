@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import math
 import time
@@ -54,7 +55,7 @@ class SqsBroker(Broker):
     ``max_receive_count`` (a redrive policy set when the queue is created).
     """
 
-    #: A standard queue does not keep order; a ``*.fifo`` queue keeps it within a message group.
+    #: A standard queue does not keep order (FIFO queues are :class:`SqsFifoBroker`'s).
     fifo = False
     exact_sizes = False
     #: SQS cannot undo a receive count: ``release`` makes the message visible, counted.
@@ -72,6 +73,12 @@ class SqsBroker(Broker):
         if lease <= 0 or lease > 43200:
             raise ConfigError(f"the sqs broker's lease must be between 1 and 43200 s, not {lease}")
         self.location, query = parse(url, queue, options)
+        if self.location.fifo != type(self).fifo:
+            if not type(self).fifo:
+                raise ConfigError(
+                    f'SQS queue {self.location.name} is a FIFO queue: set broker = "sqs-fifo" for it'
+                )
+            self.location = dataclasses.replace(self.location, name=self.location.name + ".fifo")
         settings = {**query, **options}
         self.create_queue = _flag(settings.get("create_queue", True))
         self.longest_poll = min(LONGEST_POLL, max(0, int(settings.get("wait_time_seconds", LONGEST_POLL))))
@@ -145,6 +152,8 @@ class SqsBroker(Broker):
     def _entry(self, payload: bytes, delay: float) -> dict[str, Any]:
         entry: dict[str, Any] = {"MessageBody": base64.b64encode(payload).decode("ascii")}
         if self.location.fifo:
+            if delay > 0:  # max_delay = 0: the core holds every delayed task in the store
+                raise ConfigError("SQS FIFO queues take no per-message delay")
             entry["MessageGroupId"] = self.message_group
             # The same signed payload again within SQS's 5 minutes is the same task sent twice.
             entry["MessageDeduplicationId"] = hashlib.sha256(payload).hexdigest()
@@ -309,6 +318,20 @@ class SqsBroker(Broker):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class SqsFifoBroker(SqsBroker):
+    """A FIFO queue on SQS (``broker = "sqs-fifo"``; ``.fifo`` is added to the queue name if missing).
+
+    Every message goes to the message group ``message_group`` (default ``qframe``), which
+    SQS delivers in order, and carries the SHA-256 of its payload as deduplication id, so
+    the same signed task sent again within SQS's 5 minutes is not a second task. While a
+    message of a group is in flight SQS hands out no later one of that group.
+    """
+
+    fifo = True
+    #: FIFO queues have no per-message delay: the core holds delayed tasks in the store.
+    max_delay = 0.0
 
 
 def _message(raw: dict[str, Any]) -> Message:

@@ -12,7 +12,7 @@ from qframe.brokers.base import Broker
 from qframe.errors import ConfigError
 from qframe.testing import BrokerContract, free_port
 from qframe.testing.contracts import dequeue_all
-from qframe_sqs import SqsBroker
+from qframe_sqs import SqsBroker, SqsFifoBroker
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,6 +24,11 @@ STALE_HANDLES = "SQS honours stale receipt handles: acks and nacks are not condi
 def make_broker(endpoint: str, queue: str, lease: float = 30.0, **options: Any) -> SqsBroker:
     """A broker on ``queue`` of ``endpoint`` (region us-east-1 unless the environment names one)."""
     return SqsBroker("sqs://?region=us-east-1", queue, lease=lease, endpoint_url=endpoint, **options)
+
+
+def make_fifo_broker(endpoint: str, queue: str) -> SqsFifoBroker:
+    """A broker on the FIFO queue ``<queue>.fifo`` of ``endpoint``."""
+    return SqsFifoBroker("sqs://?region=us-east-1", queue, lease=30.0, endpoint_url=endpoint)
 
 
 class TestSqsBroker(BrokerContract):
@@ -61,7 +66,7 @@ class TestSqsBroker(BrokerContract):
 
 
 def test_fifo_queue_keeps_the_order_within_its_message_group(sqs_endpoint: str) -> None:
-    broker = make_broker(sqs_endpoint, f"order-{uuid.uuid4().hex[:8]}.fifo")
+    broker = make_fifo_broker(sqs_endpoint, f"order-{uuid.uuid4().hex[:8]}")
     try:
         broker.enqueue_many([f"m{i}".encode() for i in range(4)])
         broker.enqueue(b"m4")
@@ -74,7 +79,7 @@ def test_fifo_queue_keeps_the_order_within_its_message_group(sqs_endpoint: str) 
 
 
 def test_fifo_queue_drops_the_same_payload_sent_again(sqs_endpoint: str) -> None:
-    broker = make_broker(sqs_endpoint, f"dedup-{uuid.uuid4().hex[:8]}.fifo")
+    broker = make_fifo_broker(sqs_endpoint, f"dedup-{uuid.uuid4().hex[:8]}")
     try:
         broker.enqueue(b"same signed task")
         broker.enqueue(b"same signed task")  # moto answers with a new MessageId, SQS with the first
@@ -122,3 +127,9 @@ def test_redrive_policy_moves_a_message_received_too_often_to_the_dead_letter_qu
         dlq.purge()
         broker.close()
         dlq.close()
+
+
+def test_fifo_broker_names_its_queue_fifo_and_the_standard_broker_refuses_one(sqs_endpoint: str) -> None:
+    assert make_fifo_broker(sqs_endpoint, "jobs").location.name == "jobs.fifo"
+    with pytest.raises(ConfigError, match=r'SQS queue jobs.fifo is a FIFO queue: set broker = "sqs-fifo"'):
+        make_broker(sqs_endpoint, "jobs.fifo")
