@@ -21,7 +21,7 @@ from qframe.config import load as load_config
 from qframe.errors import PayloadTooLarge
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
-from qframe_sqs import SqsBroker
+from qframe_sqs import SqsBroker, SqsFifoBroker
 from tests.conftest import MotoServer
 
 APP = Path(__file__).parent
@@ -179,3 +179,15 @@ def test_a_cluster_without_a_store_is_refused_with_one_line_naming_the_stores(la
     assert cluster.process.wait(30) == 2
     [line] = cluster.wait_for(r"broker 'sqs' keeps no results of its own: set store \(QFRAME_STORE\)")
     assert "sqlite" in line and "memory" in line
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_queue_runs_the_tasks_of_its_message_group_in_order(lab: SqsLab) -> None:
+    lab.configure(broker="sqs-fifo", workers=1)
+    lab.broker = SqsFifoBroker(lab.env["QFRAME_BROKER_URL"], lab.name)
+    lab.client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(30)], group="ordered")
+    cluster = lab.cluster()
+    wait_until(lambda: lab.client.count_group("ordered") == 30, timeout=40)
+    assert [int(row[1]) for row in lab.runs("inc")] == list(range(30))
+    assert cluster.stop() == 0
+    wait_until(lab.idle, timeout=10)
