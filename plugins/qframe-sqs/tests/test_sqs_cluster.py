@@ -191,3 +191,16 @@ def test_a_fifo_queue_runs_the_tasks_of_its_message_group_in_order(lab: SqsLab) 
     assert [int(row[1]) for row in lab.runs("inc")] == list(range(30))
     assert cluster.stop() == 0
     wait_until(lab.idle, timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_a_missing_queue_with_create_queue_false_stops_the_start_with_one_line_and_exit_2(
+    lab: SqsLab,
+) -> None:
+    lab.configure(broker_options='{"create_queue": false}')
+    cluster = ClusterProcess(APP, lab.env, lifetime=60)
+    lab.clusters.append(cluster)
+    assert cluster.process.wait(30) == 2
+    cluster.wait_for(rf"sqs queue {lab.name} at .*: the queue does not exist")
+    assert "cannot reach the broker" not in cluster.log  # refused at once, not retried
+    assert "Traceback" not in cluster.log
