@@ -42,7 +42,8 @@ def test_no_scheduler_configured_opens_no_connection(tmp_path: Path) -> None:
 
 
 def test_an_unknown_scheduler_is_refused_in_one_line(tmp_path: Path) -> None:
-    with pytest.raises(DriverNotFound, match=rf"^unknown scheduler 'nope'; installed schedulers: {INSTALLED}$"):
+    message = rf"^unknown scheduler 'nope'; installed schedulers: {INSTALLED}$"
+    with pytest.raises(DriverNotFound, match=message):
         ticker(config_in(tmp_path, scheduler="nope"))
 
 

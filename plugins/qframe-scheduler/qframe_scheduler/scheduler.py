@@ -86,7 +86,7 @@ class DefaultScheduler(Scheduler):
     @staticmethod
     def _still_running(record: Schedule, client: Client) -> bool:
         """Whether the schedule's previous task is still queued or running (it has no result yet)."""
-        return record.task is not None and client.fetch(record.task) is None
+        return record.task is not None and client.store.get(record.task) is None
 
     def close(self) -> None:
         """Close the schedule store."""
