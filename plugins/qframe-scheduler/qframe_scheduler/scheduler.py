@@ -16,7 +16,7 @@ def enqueue(client: Client, record: Schedule, slot: datetime) -> str:
     kwargs: dict[str, Any] = dict(record.kwargs)
     if record.intended_date_kwarg:
         kwargs[record.intended_date_kwarg] = slot.isoformat()
-    options: dict[str, Any] = {"cluster": record.cluster, "task_name": record.name}
+    options: dict[str, Any] = {"cluster": record.cluster, "task_name": record.name, "group": record.name}
     if record.hook:
         options["hook"] = record.hook
     return client.async_task(record.func, *record.args, q_options=options, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,3 +24,6 @@ def client(config: Config) -> Iterator[Client]:
     producer = Client(config)
     yield producer
     producer.close()
+
+
+sys.path.insert(0, str(Path(__file__).parent))  # sched_tasks and multicluster, as the clusters see them

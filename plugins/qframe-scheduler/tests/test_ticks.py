@@ -228,3 +228,23 @@ def test_qframe_schedule_is_the_plugins(config: Config) -> None:
 
     assert isinstance(qframe.schedule("qframe.testing.tasks.inc", 1, name="q", q_config=config), Schedule)
     assert [r.name for r in list_schedules(config)] == ["q"]
+
+
+def test_a_scheduler_that_read_the_schedule_before_the_winner_saved_does_not_run_the_slot_again(
+    config: Config, client: Client, scheduler: DefaultScheduler
+) -> None:
+    before = hourly(config)
+    assert scheduler.tick(at(0.5), client) == 1
+    store = schedule_store(config)
+    try:
+        store.save_schedule("h", before.dumps())  # the view a rival read before the winner saved
+    finally:
+        store.close()
+    rival = DefaultScheduler(config)
+    try:
+        assert rival.tick(at(0.5), client) == 0
+    finally:
+        rival.close()
+    assert client.queue_size() == 1
+    after = stored(config)
+    assert after is not None and after.next_run == START + timedelta(hours=1)
