@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import nox
@@ -24,9 +25,16 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS)
 def plugins(session: nox.Session, plugin: str) -> None:
     """One plugin's tests against the core in this checkout."""
-    session.install("-e", ".[test]", "-e", f"plugins/{plugin}[test]")
+    session.install("-e", ".[test]", *sibling_plugins(plugin), "-e", f"plugins/{plugin}[test]")
     session.chdir(f"plugins/{plugin}")
     session.run("pytest", "tests", *session.posargs)
+
+
+def sibling_plugins(plugin: str) -> list[str]:
+    """``-e`` installs of this checkout's plugins that ``plugin``'s ``test`` extra names (not from PyPI)."""
+    project = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text())["project"]
+    wanted = set(project.get("optional-dependencies", {}).get("test", []))
+    return [f"-e./plugins/{name}" for name in PLUGINS if name in wanted]
 
 
 @nox.session
@@ -39,7 +47,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the core and every plugin package."""
-    session.install("mypy", "-e", ".[test]", *(f"-e./plugins/{p}" for p in PLUGINS))
+    session.install("mypy", "-e", ".[test]", *(f"-e./plugins/{p}[test]" for p in PLUGINS))
     packages = [str(next((ROOT / "plugins" / p).glob("qframe_*"))) for p in PLUGINS]
     session.run("mypy", "qframe", *packages)
 

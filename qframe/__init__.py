@@ -25,6 +25,7 @@ from qframe.config import load as load_config
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
 from qframe.options import PluginOption
+from qframe.schedulers.facade import schedule
 from qframe.task import Task, TaskResult
 
 try:
@@ -51,5 +52,6 @@ __all__ = [
     "queue_size",
     "result",
     "result_group",
+    "schedule",
     "task",
 ]

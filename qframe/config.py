@@ -97,8 +97,9 @@ class Config:
     #: How the ``prefork`` manager starts processes: ``fork``, ``forkserver`` or ``spawn``.
     start_method: str = "fork"
     #: Scheduler driver the sentinel ticks (entry point in ``qframe.schedulers`` or
-    #: ``module:Class``); empty means no scheduler.
-    scheduler: str = ""
+    #: ``module:Class``); empty means no scheduler, and the default ``default`` means none
+    #: unless a distribution (qframe-scheduler) installs a driver of that name.
+    scheduler: str = "default"
     #: Level of the ``qframe`` logger.
     log_level: str = "INFO"
     #: Allow-list of entry-point hook plugins to load; ``None`` loads all, ``()`` none.

@@ -10,7 +10,7 @@ import pluggy
 from qframe.client import Client
 from qframe.config import Config
 from qframe.drivers import load
-from qframe.schedulers.base import Scheduler
+from qframe.schedulers.base import Scheduler, scheduler_choice
 
 log = logging.getLogger("qframe")
 
@@ -27,7 +27,7 @@ class SchedulerTicker:
     def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
         self.config = config
         self.pm = pm
-        self.name = config.scheduler
+        self.name = scheduler_choice(config)
         self._cls: type[Scheduler] | None = load("scheduler", self.name) if self.name else None
         self._scheduler: Scheduler | None = None
         self._client: Client | None = None

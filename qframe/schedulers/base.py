@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from qframe.client import Client
     from qframe.config import Config
 
+#: The ``scheduler`` option's default: the driver qframe-scheduler installs, if it is installed.
+DEFAULT_SCHEDULER = "default"
+
 #: Seconds a claim is kept by default: one day.
 DEFAULT_KEEP = 86400.0
 
@@ -92,6 +95,15 @@ class Scheduler(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for schedulers without connections
         """Release connections; the instance is not used afterwards."""
+
+
+def scheduler_choice(config: Config) -> str:
+    """The scheduler the sentinel runs: ``config.scheduler``; "" (none) for the default when not installed."""
+    from qframe.drivers import available
+
+    if config.scheduler == DEFAULT_SCHEDULER and DEFAULT_SCHEDULER not in available("scheduler"):
+        return ""
+    return config.scheduler
 
 
 def schedule_store(config: Config) -> ScheduleStore:
