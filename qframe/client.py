@@ -19,6 +19,7 @@ import pluggy
 from qframe.brokers.base import Broker
 from qframe.config import Config
 from qframe.config import load as load_config
+from qframe.countdown import delay_of
 from qframe.drivers import key_file, make_broker, make_store, store_choice
 from qframe.errors import BrokerError, ConfigError, InvalidArgument, PayloadTooLarge
 from qframe.hooks import Hooks
@@ -91,20 +92,21 @@ class Client:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
 
         Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
-        ``save``, ``ack_failure``, ``max_attempts``, ``delay``, ``sync``) configure the task
-        and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``)
+        configure the task and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
         instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
         A payload over the broker's ``max_payload`` raises :class:`PayloadTooLarge`; a
         ``delay`` over its ``max_delay`` is held in the result store until it fits.
         """
         task, options = self._make_task(func, args, kwargs)
+        delay = delay_of(options)
         if options.get("sync"):
             return self._run_here(task)
         config, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             self.hooks.pre_enqueue(task)
         payloads = self._encode_checked(config, broker, codec, [task])
-        [message_id] = self._send(config, broker, payloads, float(options.get("delay") or 0.0))
+        [message_id] = self._send(config, broker, payloads, delay)
         if self._enqueue_hooks:
             self.hooks.post_enqueue(task, message_id)
         return task.id
@@ -120,6 +122,7 @@ class Client:
         if not made:
             return []
         tasks, settings = [task for task, _ in made], made[0][1]
+        delay = delay_of(settings)
         if settings.get("sync"):
             return [self._run_here(task) for task in tasks]
         config, broker, codec = self._queue(tasks[0].cluster)
@@ -127,7 +130,7 @@ class Client:
             for task in tasks:
                 self.hooks.pre_enqueue(task)
         payloads = self._encode_checked(config, broker, codec, tasks)
-        message_ids = self._send(config, broker, payloads, float(settings.get("delay") or 0.0))
+        message_ids = self._send(config, broker, payloads, delay)
         if self._enqueue_hooks:
             for task, message_id in zip(tasks, message_ids, strict=True):
                 self.hooks.post_enqueue(task, message_id)

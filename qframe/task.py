@@ -25,6 +25,8 @@ OPTION_NAMES = frozenset(
         "ack_failure",
         "max_attempts",
         "delay",
+        "countdown",
+        "eta",
         "sync",
     }
 )
