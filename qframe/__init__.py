@@ -22,6 +22,7 @@ from qframe.client import (
 )
 from qframe.config import Config
 from qframe.config import load as load_config
+from qframe.current import CurrentTask, Retry, current_task
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
 from qframe.options import PluginOption
@@ -35,13 +36,16 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "Client",
     "Config",
+    "CurrentTask",
     "PluginOption",
+    "Retry",
     "Task",
     "TaskResult",
     "__version__",
     "async_task",
     "async_tasks",
     "count_group",
+    "current_task",
     "default_client",
     "delete_group",
     "fetch",

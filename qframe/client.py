@@ -25,6 +25,7 @@ from qframe.errors import BrokerError, ConfigError, InvalidArgument, PayloadTooL
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
 from qframe.project import warn_if_new_database
+from qframe.retry_options import retry_fields
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
 from qframe.stores.delays import DelayStore
@@ -197,6 +198,7 @@ class Client:
             save=options.get("save", True),
             ack_failure=options.get("ack_failure", True),
             max_attempts=options.get("max_attempts"),
+            **retry_fields(options),
         )
         return task, options
 

@@ -34,6 +34,11 @@ def delay_of(options: Mapping[str, Any], now: float | None = None) -> float:
                 f"eta {value.isoformat()} is a naive datetime: give it a timezone (tzinfo=datetime.UTC)"
             )
         return max(0.0, value.timestamp() - (time.time() if now is None else now))
+    return seconds(name, value)
+
+
+def seconds(name: str, value: Any) -> float:
+    """``value`` of option ``name`` as a number of seconds, 0 or more; anything else is refused."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise InvalidArgument(f"{name} must be a number of seconds, 0 or more, got {value!r}")
     return float(value)

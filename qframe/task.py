@@ -28,6 +28,11 @@ OPTION_NAMES = frozenset(
         "countdown",
         "eta",
         "sync",
+        "retry_on",
+        "backoff",
+        "retry_delay",
+        "max_backoff",
+        "jitter",
     }
 )
 
@@ -49,6 +54,15 @@ class Task:
     ack_failure: bool = True
     max_attempts: int | None = None
     enqueued: float = field(default_factory=time.time)
+    #: Dotted paths of the exception types that retry the task (empty: the cluster's).
+    retry_on: tuple[str, ...] = ()
+    #: ``fixed`` or ``exponential`` (None: the cluster's), with the next three as in Config.
+    backoff: str | None = None
+    retry_delay: float | None = None
+    max_backoff: float | None = None
+    jitter: bool | None = None
+    #: Runs of this task in earlier messages (retries re-enqueue it with this raised).
+    retries: int = 0
 
     @property
     def label(self) -> str:
@@ -62,7 +76,7 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """Rebuild a task from :meth:`to_dict` output."""
-        return cls(**{**data, "args": tuple(data["args"])})
+        return cls(**{**data, "args": tuple(data["args"]), "retry_on": tuple(data.get("retry_on", ()))})
 
 
 @dataclass

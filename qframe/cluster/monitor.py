@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
 from qframe.cluster.outcome import Outcome
+from qframe.cluster.retries import enqueue_again
 from qframe.cluster.unsaved import Unsaved
 from qframe.drivers import make_broker, make_store
 from qframe.processes import Channel
@@ -100,7 +101,10 @@ class Monitor:
             log.info("%s reached the store again", self.name)
             self.outage = False
         try:
-            self.broker.ack_many([o.ack_id for o in outcomes if o.settle == "ack"])
+            for o in outcomes:
+                if o.settle == "retry" and o.payload is not None:
+                    enqueue_again(self.broker, self.store, o.payload, o.delay)
+            self.broker.ack_many([o.ack_id for o in outcomes if o.settle in ("ack", "retry")])
             for o in outcomes:
                 if o.settle == "nack":
                     self.broker.nack(o.ack_id)
@@ -118,7 +122,7 @@ class Monitor:
 
     def call_hooks(self, outcome: Outcome, result: TaskResult) -> None:
         """Fire the outcome hooks and the task's own hook for one result."""
-        if outcome.settle == "nack":
+        if outcome.settle in ("nack", "retry"):
             self.hooks.task_retrying(result)
             return
         if result.success:

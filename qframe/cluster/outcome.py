@@ -15,7 +15,8 @@ class Outcome(NamedTuple):
     """What the monitor must do with one delivery: save its result, then settle it."""
 
     ack_id: str
-    #: ``ack``, ``nack`` (another attempt) or ``quarantine`` (undecodable payload).
+    #: ``ack``, ``nack`` (another attempt), ``retry`` (ack and enqueue again, delayed) or
+    #: ``quarantine`` (undecodable payload).
     settle: str
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
@@ -30,6 +31,9 @@ class Outcome(NamedTuple):
     reason: str = ""
     #: The delivery itself, on a quarantine (its payload may have to be kept in the store).
     message: Message | None = None
+    #: On a ``retry`` settle: the task's next payload, and the seconds before it is due.
+    payload: bytes | None = None
+    delay: float = 0.0
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pytest
 
 from qframe.client import Client
+from qframe.task import TaskResult
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.contracts import wait_until
 
 TASKS = "qframe.testing.tasks"
 
@@ -45,7 +48,7 @@ class TaskLab(Protocol):
 
 
 class TaskApiContract:
-    """Delayed delivery (and, where the broker can, retries) through a real cluster."""
+    """Delayed delivery and retries with backoff through a real cluster."""
 
     @pytest.fixture
     def task_lab(self) -> Any:
@@ -75,3 +78,58 @@ class TaskApiContract:
         assert record.started >= eta.timestamp()
         assert cluster.stop() == 0
         assert len(task_lab.runs("inc")) == 1
+
+    @pytest.mark.timeout(120)
+    def test_a_task_failing_twice_succeeds_at_attempt_3_with_growing_gaps(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.flaky", "twice", 2, retry_on=ValueError, max_attempts=3, retry_delay=1, jitter=False
+        )
+        record = final(task_lab.client, task_id, lambda r: r.success)
+        assert (record.result, record.attempts) == (3, 3)
+        assert cluster.stop() == 0
+        runs = task_lab.runs("flaky")
+        assert [int(row[2]) for row in runs] == [1, 2, 3]
+        started = [float(row[3]) for row in runs]
+        first_gap, second_gap = started[1] - started[0], started[2] - started[1]
+        assert first_gap >= 1 and second_gap >= 2  # backoff 1 s, then 2 s: never sooner
+
+    @pytest.mark.timeout(120)
+    def test_a_task_asking_for_a_retry_runs_again_after_its_countdown(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(f"{TASKS}.asks_retry", "later", 2)
+        record = final(task_lab.client, task_id, lambda r: r.success)
+        assert (record.result, record.attempts) == (2, 2)
+        assert cluster.stop() == 0
+        started = [float(row[3]) for row in task_lab.runs("asks_retry")]
+        assert len(started) == 2 and started[1] - started[0] >= 2
+
+    @pytest.mark.timeout(120)
+    def test_a_task_out_of_attempts_keeps_its_last_error(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.flaky", "always", 9, retry_on=(KeyError, ValueError), max_attempts=2, retry_delay=0
+        )
+        record = final(task_lab.client, task_id, lambda r: r.attempts == 2)
+        assert not record.success and "ValueError: flaky always attempt 2" in record.result
+        time.sleep(1)  # a third run, if the retry rule were wrong, would start by now
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("flaky")) == 2
+
+    @pytest.mark.timeout(120)
+    def test_an_error_not_in_retry_on_is_not_retried(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(f"{TASKS}.boom", "once", retry_on=KeyError, retry_delay=0)
+        record = task_lab.client.fetch(task_id, wait=60)
+        assert record is not None and not record.success and record.attempts == 1
+        time.sleep(1)
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("boom")) == 1
+
+
+def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
+    """The task's result record once ``done(record)`` holds (earlier attempts save failures first)."""
+    record: TaskResult = wait_until(
+        lambda: (found := client.fetch(task_id)) is not None and done(found) and found, timeout=60
+    )
+    return record
