@@ -7,6 +7,7 @@ with :data:`hookimpl` and declare options with :class:`PluginOption`.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from qframe.chain import Chain, async_chain
 from qframe.client import (
     Client,
     async_task,
@@ -34,6 +35,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "Chain",
     "Client",
     "Config",
     "CurrentTask",
@@ -42,6 +44,7 @@ __all__ = [
     "Task",
     "TaskResult",
     "__version__",
+    "async_chain",
     "async_task",
     "async_tasks",
     "count_group",

@@ -103,6 +103,10 @@ class Client:
         delay = delay_of(options)
         if options.get("sync"):
             return self._run_here(task)
+        return self.enqueue(task, delay)
+
+    def enqueue(self, task: Task, delay: float = 0.0) -> str:
+        """Enqueue a ready-made :class:`Task` (after ``delay`` s) and return its id."""
         config, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             self.hooks.pre_enqueue(task)

@@ -63,6 +63,10 @@ class Task:
     jitter: bool | None = None
     #: Runs of this task in earlier messages (retries re-enqueue it with this raised).
     retries: int = 0
+    #: The links of its chain after this task, as :meth:`to_dict` data (see :mod:`qframe.chain`).
+    chain: tuple[dict[str, Any], ...] = ()
+    #: A failure of this link does not stop its chain.
+    continue_on_failure: bool = False
 
     @property
     def label(self) -> str:
@@ -76,7 +80,13 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """Rebuild a task from :meth:`to_dict` output."""
-        return cls(**{**data, "args": tuple(data["args"]), "retry_on": tuple(data.get("retry_on", ()))})
+        fields = {
+            **data,
+            "args": tuple(data["args"]),
+            "retry_on": tuple(data.get("retry_on", ())),
+            "chain": tuple(data.get("chain", ())),
+        }
+        return cls(**fields)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from qframe.brokers.base import Message
 from qframe.config import Config
@@ -34,6 +34,8 @@ class Outcome(NamedTuple):
     #: On a ``retry`` settle: the task's next payload, and the seconds before it is due.
     payload: bytes | None = None
     delay: float = 0.0
+    #: The next link of the task's chain (:meth:`Task.to_dict` data), enqueued before the ack.
+    follow: dict[str, Any] | None = None
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
@@ -73,4 +75,14 @@ def outcome(
         and attempts_left(result.attempts, task.max_attempts, config)
     )
     save = task.save or not result.success  # save=False keeps no success; a failure is always kept
-    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, save, task.hook, timed_out)
+    follow = None if retry else next_link(task, result)
+    settle = "nack" if retry else "ack"
+    return Outcome(ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow)
+
+
+def next_link(task: Task, result: TaskResult) -> dict[str, Any] | None:
+    """The next link of ``task``'s chain to enqueue now that ``result`` is final, or None."""
+    if not task.chain or not (result.success or task.continue_on_failure):
+        return None
+    following, *rest = task.chain
+    return {**following, "chain": list(rest)}

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from qframe.chain import Chain, async_chain
 from qframe.client import Client
 from qframe.task import TaskResult
 from qframe.testing.cluster import ClusterProcess
@@ -48,7 +49,7 @@ class TaskLab(Protocol):
 
 
 class TaskApiContract:
-    """Delayed delivery and retries with backoff through a real cluster."""
+    """Delayed delivery, retries with backoff and chains through a real cluster."""
 
     @pytest.fixture
     def task_lab(self) -> Any:
@@ -125,6 +126,47 @@ class TaskApiContract:
         time.sleep(1)
         assert cluster.stop() == 0
         assert len(task_lab.runs("boom")) == 1
+
+    @pytest.mark.timeout(120)
+    def test_a_three_link_chain_runs_in_order(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links: list[tuple[Any, ...]] = [(f"{TASKS}.inc", (1,)), (f"{TASKS}.inc", (2,))]
+        links.append((f"{TASKS}.inc", (3,), {}))
+        chain = Chain(links, client=task_lab.client)
+        chain.run()
+        assert chain.result(wait=60) == [2, 3, 4]
+        assert chain.current() == 3
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
+
+    @pytest.mark.timeout(120)
+    def test_a_failing_link_stops_the_chain(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.inc", (1,)), (f"{TASKS}.boom", ("middle",)), (f"{TASKS}.inc", (3,))]
+        group = async_chain(links, client=task_lab.client)
+        records = task_lab.client.fetch_group(group, wait=60, count=2)
+        assert [r.success for r in records] == [True, False]
+        time.sleep(1)  # the third link, if it were enqueued, would have run by now
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1"]
+
+    @pytest.mark.timeout(120)
+    def test_continue_on_failure_runs_the_links_after_a_failed_one(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.boom", ("first",)), (f"{TASKS}.inc", (7,))]
+        group = async_chain(links, continue_on_failure=True, client=task_lab.client)
+        records = task_lab.client.fetch_group(group, wait=60, count=2)
+        assert [r.success for r in records] == [False, True] and records[1].result == 8
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_a_chain_without_saved_results_still_completes(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.inc", (x,)) for x in (1, 2, 3)]
+        async_chain(links, save=False, client=task_lab.client)
+        wait_until(lambda: len(task_lab.runs("inc")) == 3, timeout=60)
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
 
 
 def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
