@@ -7,6 +7,7 @@ with :data:`hookimpl` and declare options with :class:`PluginOption`.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from qframe.chain import Chain, async_chain
 from qframe.client import (
     Client,
     async_task,
@@ -22,6 +23,7 @@ from qframe.client import (
 )
 from qframe.config import Config
 from qframe.config import load as load_config
+from qframe.current import CurrentTask, Retry, current_task
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
 from qframe.options import PluginOption
@@ -34,15 +36,20 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "Chain",
     "Client",
     "Config",
+    "CurrentTask",
     "PluginOption",
+    "Retry",
     "Task",
     "TaskResult",
     "__version__",
+    "async_chain",
     "async_task",
     "async_tasks",
     "count_group",
+    "current_task",
     "default_client",
     "delete_group",
     "fetch",

@@ -19,11 +19,13 @@ import pluggy
 from qframe.brokers.base import Broker
 from qframe.config import Config
 from qframe.config import load as load_config
+from qframe.countdown import delay_of
 from qframe.drivers import key_file, make_broker, make_store, store_choice
 from qframe.errors import BrokerError, ConfigError, InvalidArgument, PayloadTooLarge
 from qframe.hooks import Hooks
 from qframe.plugins import make_plugin_manager
 from qframe.project import warn_if_new_database
+from qframe.retry_options import retry_fields
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import Store
 from qframe.stores.delays import DelayStore
@@ -91,20 +93,25 @@ class Client:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
 
         Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
-        ``save``, ``ack_failure``, ``max_attempts``, ``delay``, ``sync``) configure the task
-        and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``)
+        configure the task and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
         instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
         A payload over the broker's ``max_payload`` raises :class:`PayloadTooLarge`; a
         ``delay`` over its ``max_delay`` is held in the result store until it fits.
         """
         task, options = self._make_task(func, args, kwargs)
+        delay = delay_of(options)
         if options.get("sync"):
             return self._run_here(task)
+        return self.enqueue(task, delay)
+
+    def enqueue(self, task: Task, delay: float = 0.0) -> str:
+        """Enqueue a ready-made :class:`Task` (after ``delay`` s) and return its id."""
         config, broker, codec = self._queue(task.cluster)
         if self._enqueue_hooks:
             self.hooks.pre_enqueue(task)
         payloads = self._encode_checked(config, broker, codec, [task])
-        [message_id] = self._send(config, broker, payloads, float(options.get("delay") or 0.0))
+        [message_id] = self._send(config, broker, payloads, delay)
         if self._enqueue_hooks:
             self.hooks.post_enqueue(task, message_id)
         return task.id
@@ -120,6 +127,7 @@ class Client:
         if not made:
             return []
         tasks, settings = [task for task, _ in made], made[0][1]
+        delay = delay_of(settings)
         if settings.get("sync"):
             return [self._run_here(task) for task in tasks]
         config, broker, codec = self._queue(tasks[0].cluster)
@@ -127,7 +135,7 @@ class Client:
             for task in tasks:
                 self.hooks.pre_enqueue(task)
         payloads = self._encode_checked(config, broker, codec, tasks)
-        message_ids = self._send(config, broker, payloads, float(settings.get("delay") or 0.0))
+        message_ids = self._send(config, broker, payloads, delay)
         if self._enqueue_hooks:
             for task, message_id in zip(tasks, message_ids, strict=True):
                 self.hooks.post_enqueue(task, message_id)
@@ -194,6 +202,7 @@ class Client:
             save=options.get("save", True),
             ack_failure=options.get("ack_failure", True),
             max_attempts=options.get("max_attempts"),
+            **retry_fields(options),
         )
         return task, options
 

@@ -48,6 +48,16 @@ class Config:
     lease: float = 60.0
     #: Deliveries allowed per task before it is recorded as failed; 0 means no limit.
     max_attempts: int = 3
+    #: Dotted paths of exception types that retry a task (with backoff) when it raises them.
+    retry_on: tuple[str, ...] = ()
+    #: Backoff between retries: ``fixed`` or ``exponential``.
+    backoff: str = "exponential"
+    #: Seconds of the first retry's backoff (every retry's with ``fixed``).
+    retry_delay: float = 1.0
+    #: Longest backoff in seconds.
+    max_backoff: float = 600.0
+    #: Exponential backoff waits a random time up to its value ("full jitter").
+    jitter: bool = True
     #: Most tasks the pusher holds ready beyond the running ones. It holds fewer while tasks
     #: are slow: about a quarter second of work, and at least one per worker.
     prefetch: int = 100
@@ -346,6 +356,11 @@ def _check(config: Config) -> list[str]:
         problems.append(f"option 'startup_wait' must be 0 or more, got {config.startup_wait}")
     if config.max_outage is not None and config.max_outage <= 0:
         problems.append(f"option 'max_outage' must be greater than 0, got {config.max_outage}")
+    if config.backoff not in ("fixed", "exponential"):
+        problems.append(f"option 'backoff' must be 'fixed' or 'exponential', got {config.backoff!r}")
+    if config.retry_delay < 0 or config.max_backoff < 0:
+        problems.append(f"options 'retry_delay' and 'max_backoff' must be 0 or more, got "
+                        f"{config.retry_delay} and {config.max_backoff}")
     if config.max_attempts < 0:
         problems.append(f"option 'max_attempts' must be 0 (no limit) or more, got {config.max_attempts}")
     return problems

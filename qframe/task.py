@@ -25,7 +25,14 @@ OPTION_NAMES = frozenset(
         "ack_failure",
         "max_attempts",
         "delay",
+        "countdown",
+        "eta",
         "sync",
+        "retry_on",
+        "backoff",
+        "retry_delay",
+        "max_backoff",
+        "jitter",
     }
 )
 
@@ -47,6 +54,19 @@ class Task:
     ack_failure: bool = True
     max_attempts: int | None = None
     enqueued: float = field(default_factory=time.time)
+    #: Dotted paths of the exception types that retry the task (empty: the cluster's).
+    retry_on: tuple[str, ...] = ()
+    #: ``fixed`` or ``exponential`` (None: the cluster's), with the next three as in Config.
+    backoff: str | None = None
+    retry_delay: float | None = None
+    max_backoff: float | None = None
+    jitter: bool | None = None
+    #: Runs of this task in earlier messages (retries re-enqueue it with this raised).
+    retries: int = 0
+    #: The links of its chain after this task, as :meth:`to_dict` data (see :mod:`qframe.chain`).
+    chain: tuple[dict[str, Any], ...] = ()
+    #: A failure of this link does not stop its chain.
+    continue_on_failure: bool = False
 
     @property
     def label(self) -> str:
@@ -60,7 +80,13 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """Rebuild a task from :meth:`to_dict` output."""
-        return cls(**{**data, "args": tuple(data["args"])})
+        fields = {
+            **data,
+            "args": tuple(data["args"]),
+            "retry_on": tuple(data.get("retry_on", ())),
+            "chain": tuple(data.get("chain", ())),
+        }
+        return cls(**fields)
 
 
 @dataclass

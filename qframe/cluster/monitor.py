@@ -12,13 +12,15 @@ import os
 import time
 from collections.abc import Sequence
 
+from qframe.client import Client
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
 from qframe.cluster.outcome import Outcome
+from qframe.cluster.retries import enqueue_again
 from qframe.cluster.unsaved import Unsaved
 from qframe.drivers import make_broker, make_store
 from qframe.processes import Channel
-from qframe.task import TaskResult, resolve
+from qframe.task import Task, TaskResult, resolve
 
 log = logging.getLogger("qframe")
 
@@ -42,6 +44,7 @@ class Monitor:
         self.broker = make_broker(self.context.config)
         self.store = make_store(self.context.config)
         self.unsaved = Unsaved(self.broker, self.context.config.lease)
+        self.client = Client(self.context.config, self.hooks.pm)  # enqueues chains' next links
         self.listening = self.hooks.implemented(*OUTCOME_HOOKS)
         hub = runtime.processes.listen(self.context.monitor_address, self.context.authkey)
         log.info("%s monitoring at %s", self.name, os.getpid())
@@ -100,7 +103,12 @@ class Monitor:
             log.info("%s reached the store again", self.name)
             self.outage = False
         try:
-            self.broker.ack_many([o.ack_id for o in outcomes if o.settle == "ack"])
+            for o in outcomes:
+                if o.settle == "retry" and o.payload is not None:
+                    enqueue_again(self.broker, self.store, o.payload, o.delay)
+                if o.follow is not None:
+                    self.client.enqueue(Task.from_dict(o.follow))
+            self.broker.ack_many([o.ack_id for o in outcomes if o.settle in ("ack", "retry")])
             for o in outcomes:
                 if o.settle == "nack":
                     self.broker.nack(o.ack_id)
@@ -118,7 +126,7 @@ class Monitor:
 
     def call_hooks(self, outcome: Outcome, result: TaskResult) -> None:
         """Fire the outcome hooks and the task's own hook for one result."""
-        if outcome.settle == "nack":
+        if outcome.settle in ("nack", "retry"):
             self.hooks.task_retrying(result)
             return
         if result.success:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from qframe.brokers.base import Message
 from qframe.config import Config
@@ -15,7 +15,8 @@ class Outcome(NamedTuple):
     """What the monitor must do with one delivery: save its result, then settle it."""
 
     ack_id: str
-    #: ``ack``, ``nack`` (another attempt) or ``quarantine`` (undecodable payload).
+    #: ``ack``, ``nack`` (another attempt), ``retry`` (ack and enqueue again, delayed) or
+    #: ``quarantine`` (undecodable payload).
     settle: str
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
@@ -30,6 +31,11 @@ class Outcome(NamedTuple):
     reason: str = ""
     #: The delivery itself, on a quarantine (its payload may have to be kept in the store).
     message: Message | None = None
+    #: On a ``retry`` settle: the task's next payload, and the seconds before it is due.
+    payload: bytes | None = None
+    delay: float = 0.0
+    #: The next link of the task's chain (:meth:`Task.to_dict` data), enqueued before the ack.
+    follow: dict[str, Any] | None = None
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
@@ -69,4 +75,14 @@ def outcome(
         and attempts_left(result.attempts, task.max_attempts, config)
     )
     save = task.save or not result.success  # save=False keeps no success; a failure is always kept
-    return Outcome(ack_id, "nack" if retry else "ack", result.meta, blob, save, task.hook, timed_out)
+    follow = None if retry else next_link(task, result)
+    settle = "nack" if retry else "ack"
+    return Outcome(ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow)
+
+
+def next_link(task: Task, result: TaskResult) -> dict[str, Any] | None:
+    """The next link of ``task``'s chain to enqueue now that ``result`` is final, or None."""
+    if not task.chain or not (result.success or task.continue_on_failure):
+        return None
+    following, *rest = task.chain
+    return {**following, "chain": list(rest)}

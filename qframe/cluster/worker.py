@@ -15,7 +15,9 @@ from qframe.brokers.base import Message
 from qframe.cluster.context import Context, Runtime, boot
 from qframe.cluster.mailbox import Mailbox
 from qframe.cluster.outcome import Outcome, outcome
+from qframe.cluster.retries import retried
 from qframe.config import Config
+from qframe.current import CurrentTask, reset_current, set_current
 from qframe.hooks import Hooks
 from qframe.processes import Channel
 from qframe.serialize import Codec
@@ -98,18 +100,23 @@ def execute(
         delivery = Message(ack_id, envelope, attempts, message_id)
         reason = f"undecodable payload: {type(exc).__name__}: {exc}"
         return Outcome(ack_id, "quarantine", reason=reason, message=delivery)
+    attempt = task.retries + attempts  # runs in earlier messages (retries) count too
     hooks.pre_execute(task, attempts)
     started = time.time()
+    error: BaseException | None = None
+    token = set_current(CurrentTask(task.id, task.label, task.func, attempt, task.cluster))
     try:
         value: Any = hooks.execute_task(task, resolve_cached(task.func))
         success = True
     except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
         value = "".join(traceback.format_exception(exc)).rstrip()
-        success = False
+        success, error = False, exc
         log.error("Failed '%s' (%s) - %s: %s", task.func, task.label, type(exc).__name__, exc)
-    result = TaskResult.of(task, value, success, started, attempts)
+    finally:
+        reset_current(token)
+    result = TaskResult.of(task, value, success, started, attempt)
     hooks.post_execute(task, result)
-    return outcome(results, config, task, result, ack_id)
+    return retried(outcome(results, config, task, result, ack_id), codec, config, task, error, attempt)
 
 
 @functools.lru_cache(maxsize=1024)

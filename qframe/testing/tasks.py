@@ -90,3 +90,27 @@ def grow(mebibytes: int) -> int:
 
 
 _LEAK: list[bytearray] = []
+
+
+def flaky(tag: str, failures: int) -> int:
+    """Record the run (attempt, time); raise ValueError on the first ``failures`` attempts, then return it."""
+    from qframe.current import current_task
+
+    task = current_task()
+    attempt = task.attempt if task is not None else 0
+    record("flaky", tag, attempt, time.time())
+    if attempt <= failures:
+        raise ValueError(f"flaky {tag} attempt {attempt}")
+    return attempt
+
+
+def asks_retry(tag: str, countdown: float) -> int:
+    """Record the run; on the first attempt ask for a retry in ``countdown`` s, then return the attempt."""
+    from qframe.current import current_task
+
+    task = current_task()
+    assert task is not None, "asks_retry runs only in a worker"
+    record("asks_retry", tag, task.attempt, time.time())
+    if task.attempt == 1:
+        task.retry(countdown=countdown)
+    return task.attempt

@@ -31,6 +31,7 @@ from qframe.config import load as load_config
 from qframe.errors import BrokerError
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.task_api import TaskApiContract
 from qframe_redis import RedisBroker
 
 APP = Path(__file__).parent  # the clusters run here; the tasks come from qframe.testing.tasks
@@ -333,3 +334,12 @@ def test_results_the_store_refused_are_saved_when_it_answers_again_and_nothing_r
     assert "could not save" in cluster.log  # the outage did hit finished tasks
     assert_idle(lab)
     assert cluster.stop() == 0
+
+
+class TestRedisTaskApi(TaskApiContract):
+    """The shared task API suite (countdown, eta, retries) on a private Redis server."""
+
+    @pytest.fixture
+    def task_lab(self, make_lab: Callable[..., RedisLab]) -> RedisLab:
+        """A queue on a fresh Redis."""
+        return make_lab()

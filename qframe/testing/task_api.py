@@ -1,0 +1,177 @@
+"""End-to-end tests of the task API (countdown, eta, retries) on a real cluster of any broker.
+
+A plugin's tests subclass :class:`TaskApiContract` and provide a ``task_lab`` fixture: an
+object with ``configure(**options)`` (``QFRAME_*`` settings for clusters started later and
+for the client), ``client`` (a :class:`~qframe.client.Client` with those settings),
+``cluster()`` (start a ``qframe cluster`` subprocess and wait until it runs; the fixture
+kills it at the end) and ``runs(kind)`` (the lines the tasks of :mod:`qframe.testing.tasks`
+wrote to ``$QFRAME_TEST_LOG``, split into fields)::
+
+    class TestRedisTaskApi(TaskApiContract):
+        @pytest.fixture
+        def task_lab(self, make_lab):
+            return make_lab()
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pytest
+
+from qframe.chain import Chain, async_chain
+from qframe.client import Client
+from qframe.task import TaskResult
+from qframe.testing.cluster import ClusterProcess
+from qframe.testing.contracts import wait_until
+
+TASKS = "qframe.testing.tasks"
+
+
+class TaskLab(Protocol):
+    """What :class:`TaskApiContract` needs of a plugin's test queue."""
+
+    @property
+    def client(self) -> Client:
+        """A producer with the clusters' settings."""
+
+    def configure(self, **options: object) -> None:
+        """Set ``QFRAME_*`` options for clusters started later and for the client."""
+
+    def cluster(self) -> ClusterProcess:
+        """Start a cluster and wait until it runs."""
+
+    def runs(self, kind: str) -> list[list[str]]:
+        """The task log's lines of ``kind``, split into fields."""
+
+
+class TaskApiContract:
+    """Delayed delivery, retries with backoff and chains through a real cluster."""
+
+    @pytest.fixture
+    def task_lab(self) -> Any:
+        """The queue under test; see the module docstring."""
+        raise NotImplementedError("provide a task_lab fixture")
+
+    @pytest.mark.timeout(120)
+    def test_countdown_longer_than_the_lease_runs_once_and_not_before_it(self, task_lab: TaskLab) -> None:
+        task_lab.configure(lease=2)
+        cluster = task_lab.cluster()
+        enqueued = time.time()
+        task_id = task_lab.client.async_task(f"{TASKS}.inc", 1, countdown=5)
+        record = task_lab.client.fetch(task_id, wait=60)
+        assert record is not None and record.result == 2
+        assert record.started >= enqueued + 5
+        time.sleep(3)  # past one more lease: a duplicate delivery would have run by now
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("inc")) == 1
+
+    @pytest.mark.timeout(120)
+    def test_eta_runs_the_task_once_at_that_time(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        eta = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
+        task_id = task_lab.client.async_task(f"{TASKS}.inc", 10, eta=eta)
+        record = task_lab.client.fetch(task_id, wait=60)
+        assert record is not None and record.result == 11
+        assert record.started >= eta.timestamp()
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("inc")) == 1
+
+    @pytest.mark.timeout(120)
+    def test_a_task_failing_twice_succeeds_at_attempt_3_with_growing_gaps(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.flaky", "twice", 2, retry_on=ValueError, max_attempts=3, retry_delay=1, jitter=False
+        )
+        record = final(task_lab.client, task_id, lambda r: r.success)
+        assert (record.result, record.attempts) == (3, 3)
+        assert cluster.stop() == 0
+        runs = task_lab.runs("flaky")
+        assert [int(row[2]) for row in runs] == [1, 2, 3]
+        started = [float(row[3]) for row in runs]
+        first_gap, second_gap = started[1] - started[0], started[2] - started[1]
+        assert first_gap >= 1 and second_gap >= 2  # backoff 1 s, then 2 s: never sooner
+
+    @pytest.mark.timeout(120)
+    def test_a_task_asking_for_a_retry_runs_again_after_its_countdown(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(f"{TASKS}.asks_retry", "later", 2)
+        record = final(task_lab.client, task_id, lambda r: r.success)
+        assert (record.result, record.attempts) == (2, 2)
+        assert cluster.stop() == 0
+        started = [float(row[3]) for row in task_lab.runs("asks_retry")]
+        assert len(started) == 2 and started[1] - started[0] >= 2
+
+    @pytest.mark.timeout(120)
+    def test_a_task_out_of_attempts_keeps_its_last_error(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.flaky", "always", 9, retry_on=(KeyError, ValueError), max_attempts=2, retry_delay=0
+        )
+        record = final(task_lab.client, task_id, lambda r: r.attempts == 2)
+        assert not record.success and "ValueError: flaky always attempt 2" in record.result
+        time.sleep(1)  # a third run, if the retry rule were wrong, would start by now
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("flaky")) == 2
+
+    @pytest.mark.timeout(120)
+    def test_an_error_not_in_retry_on_is_not_retried(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(f"{TASKS}.boom", "once", retry_on=KeyError, retry_delay=0)
+        record = task_lab.client.fetch(task_id, wait=60)
+        assert record is not None and not record.success and record.attempts == 1
+        time.sleep(1)
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("boom")) == 1
+
+    @pytest.mark.timeout(120)
+    def test_a_three_link_chain_runs_in_order(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links: list[tuple[Any, ...]] = [(f"{TASKS}.inc", (1,)), (f"{TASKS}.inc", (2,))]
+        links.append((f"{TASKS}.inc", (3,), {}))
+        chain = Chain(links, client=task_lab.client)
+        chain.run()
+        assert chain.result(wait=60) == [2, 3, 4]
+        assert chain.current() == 3
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
+
+    @pytest.mark.timeout(120)
+    def test_a_failing_link_stops_the_chain(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.inc", (1,)), (f"{TASKS}.boom", ("middle",)), (f"{TASKS}.inc", (3,))]
+        group = async_chain(links, client=task_lab.client)
+        records = task_lab.client.fetch_group(group, wait=60, count=2)
+        assert [r.success for r in records] == [True, False]
+        time.sleep(1)  # the third link, if it were enqueued, would have run by now
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1"]
+
+    @pytest.mark.timeout(120)
+    def test_continue_on_failure_runs_the_links_after_a_failed_one(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.boom", ("first",)), (f"{TASKS}.inc", (7,))]
+        group = async_chain(links, continue_on_failure=True, client=task_lab.client)
+        records = task_lab.client.fetch_group(group, wait=60, count=2)
+        assert [r.success for r in records] == [False, True] and records[1].result == 8
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_a_chain_without_saved_results_still_completes(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        links = [(f"{TASKS}.inc", (x,)) for x in (1, 2, 3)]
+        async_chain(links, save=False, client=task_lab.client)
+        wait_until(lambda: len(task_lab.runs("inc")) == 3, timeout=60)
+        assert cluster.stop() == 0
+        assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
+
+
+def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
+    """The task's result record once ``done(record)`` holds (earlier attempts save failures first)."""
+    record: TaskResult = wait_until(
+        lambda: (found := client.fetch(task_id)) is not None and done(found) and found, timeout=60
+    )
+    return record
