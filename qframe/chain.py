@@ -92,4 +92,3 @@ def async_chain(
 ) -> str:
     """Run ``links`` (``(func, args, kwargs)`` each) one after another; return the chain's group id."""
     return Chain(links, group, cluster, save, continue_on_failure, client).run()
-

@@ -359,8 +359,10 @@ def _check(config: Config) -> list[str]:
     if config.backoff not in ("fixed", "exponential"):
         problems.append(f"option 'backoff' must be 'fixed' or 'exponential', got {config.backoff!r}")
     if config.retry_delay < 0 or config.max_backoff < 0:
-        problems.append(f"options 'retry_delay' and 'max_backoff' must be 0 or more, got "
-                        f"{config.retry_delay} and {config.max_backoff}")
+        problems.append(
+            f"options 'retry_delay' and 'max_backoff' must be 0 or more, got "
+            f"{config.retry_delay} and {config.max_backoff}"
+        )
     if config.max_attempts < 0:
         problems.append(f"option 'max_attempts' must be 0 (no limit) or more, got {config.max_attempts}")
     return problems
