@@ -62,6 +62,9 @@ class Broker(abc.ABC):
     has_dead_letters: ClassVar[bool] = False
     #: ``dequeue(wait=...)`` blocks on the server until a message arrives, instead of polling.
     blocking_dequeue: ClassVar[bool] = False
+    #: ``ack``/``nack``/``touch``/``release`` act only while this claim holds the message (a stale
+    #: ``ack_id`` touches nothing), and two consumers never hold one message at once.
+    conditional_claims: ClassVar[bool] = False
 
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any

@@ -184,6 +184,7 @@ class SQLiteBroker(Broker):
     lease_resolution = 0.001
     has_dead_letters = True
     blocking_dequeue = False
+    conditional_claims = True
 
     def __init__(
         self, url: str | None, queue: str, *, lease: float = 60.0, poll: float = 0.05, **options: Any

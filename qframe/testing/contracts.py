@@ -183,8 +183,9 @@ class BrokerContract(MalformedEntriesContract):
             assert second.attempts == 1
         else:  # release() may nack: the message comes back, the attempt may have counted
             assert second.attempts in (1, 2)
-        broker.release([first.ack_id])  # stale: the message is claimed again, nothing changes
-        assert_size(broker.lock_size, 1, broker)
+        if type(broker).conditional_claims:
+            broker.release([first.ack_id])  # stale: the message is claimed again, nothing changes
+            assert_size(broker.lock_size, 1, broker)
 
     def test_expired_lease_returns_message(self, short_lease: Broker) -> None:
         short_lease.enqueue(b"lost-worker")
@@ -195,6 +196,7 @@ class BrokerContract(MalformedEntriesContract):
         assert second.attempts == 2
 
     def test_stale_ack_does_not_remove_a_new_claim(self, short_lease: Broker) -> None:
+        require_flag(short_lease, "conditional_claims")
         short_lease.enqueue(b"claimed-twice")
         [first] = dequeue_all(short_lease, 1)
         [second] = wait_until(lambda: short_lease.dequeue(1), timeout=max(5.0, 10 * short_lease.lease))
@@ -334,8 +336,9 @@ class BrokerContract(MalformedEntriesContract):
             thread.start()
         for thread in threads:
             thread.join(60)
-        assert len(seen) == 300
-        assert sorted(seen) == sorted(str(i).encode() for i in range(300))
+        if type(broker).conditional_claims:  # else at least once: a message may reach two consumers
+            assert len(seen) == 300
+        assert sorted(set(seen)) == sorted(str(i).encode() for i in range(300))
 
     def test_ping(self, broker: Broker) -> None:
         assert broker.ping() is True

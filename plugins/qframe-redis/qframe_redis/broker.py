@@ -84,6 +84,7 @@ class RedisBroker(Broker):
     lease_resolution = 0.001
     has_dead_letters = True
     blocking_dequeue = True
+    conditional_claims = True
 
     def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
         """Describe the queue; nothing connects until the first call."""

@@ -66,6 +66,8 @@ class SqsBroker(Broker):
     lease_resolution = 1.0
     has_dead_letters = False
     blocking_dequeue = True
+    #: SQS honours a stale receipt handle, and a standard queue may deliver a message twice.
+    conditional_claims = False
 
     def __init__(self, url: str | None, queue: str, *, lease: float = 60.0, **options: Any) -> None:
         """Describe the queue; nothing is sent until the first call."""
