@@ -24,6 +24,7 @@ import pytest
 
 from qframe.chain import Chain, async_chain
 from qframe.client import Client
+from qframe.iterate import Iter, async_iter
 from qframe.task import TaskResult
 from qframe.testing.cluster import ClusterProcess
 from qframe.testing.contracts import wait_until
@@ -167,6 +168,43 @@ class TaskApiContract:
         wait_until(lambda: len(task_lab.runs("inc")) == 3, timeout=60)
         assert cluster.stop() == 0
         assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
+
+    @pytest.mark.timeout(120)
+    def test_async_iter_over_50_inputs_returns_50_results_in_input_order(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iter_id = async_iter(f"{TASKS}.inc", range(50), client=task_lab.client)
+        assert task_lab.client.result(iter_id, wait=60) == [x + 1 for x in range(50)]
+        record = task_lab.client.fetch(iter_id)
+        assert record is not None and record.success
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("inc")) == 50
+
+    @pytest.mark.timeout(120)
+    def test_a_failing_element_is_a_failure_in_the_iterators_result(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iterator = Iter(f"{TASKS}.inc", [1, "two", 3], client=task_lab.client)
+        iterator.run()
+        collated = iterator.result(wait=60)
+        assert collated is not None and (collated[0], collated[2]) == (2, 4)
+        assert "TypeError" in collated[1]
+        record = task_lab.client.fetch(iterator.id)
+        assert record is not None and not record.success
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_an_element_retried_to_success_makes_the_iterator_a_success(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iter_id = async_iter(
+            f"{TASKS}.flaky",
+            [("a", 0), ("b", 1)],
+            retry_on=ValueError,
+            max_attempts=2,
+            retry_delay=1,
+            client=task_lab.client,
+        )
+        record = final(task_lab.client, iter_id, lambda r: r.success)
+        assert record.result == [1, 2]
+        assert cluster.stop() == 0
 
 
 def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
