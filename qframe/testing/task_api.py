@@ -180,6 +180,14 @@ class TaskApiContract:
         assert len(task_lab.runs("inc")) == 50
 
     @pytest.mark.timeout(120)
+    def test_an_iterator_on_two_clusters_collates_once_in_input_order(self, task_lab: TaskLab) -> None:
+        clusters = [task_lab.cluster(), task_lab.cluster()]
+        iter_id = async_iter(f"{TASKS}.inc", range(30), client=task_lab.client)
+        assert task_lab.client.result(iter_id, wait=60) == [x + 1 for x in range(30)]
+        assert [cluster.stop() for cluster in clusters] == [0, 0]
+        assert sorted(int(row[1]) for row in task_lab.runs("inc")) == list(range(30))
+
+    @pytest.mark.timeout(120)
     def test_a_failing_element_is_a_failure_in_the_iterators_result(self, task_lab: TaskLab) -> None:
         cluster = task_lab.cluster()
         iterator = Iter(f"{TASKS}.inc", [1, "two", 3], client=task_lab.client)
