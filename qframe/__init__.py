@@ -26,6 +26,7 @@ from qframe.config import load as load_config
 from qframe.current import CurrentTask, Retry, current_task
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
+from qframe.iterate import Iter, async_iter
 from qframe.options import PluginOption
 from qframe.schedulers.facade import schedule
 from qframe.task import Task, TaskResult
@@ -40,12 +41,14 @@ __all__ = [
     "Client",
     "Config",
     "CurrentTask",
+    "Iter",
     "PluginOption",
     "Retry",
     "Task",
     "TaskResult",
     "__version__",
     "async_chain",
+    "async_iter",
     "async_task",
     "async_tasks",
     "count_group",
