@@ -7,6 +7,7 @@ with :data:`hookimpl` and declare options with :class:`PluginOption`.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from qframe.asynctask import AsyncTask
 from qframe.chain import Chain, async_chain
 from qframe.client import (
     Client,
@@ -37,6 +38,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsyncTask",
     "Chain",
     "Client",
     "Config",

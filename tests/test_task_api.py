@@ -10,6 +10,7 @@ import pytest
 from conftest import Lab
 
 import qframe
+from qframe.asynctask import AsyncTask
 from qframe.client import Client
 from qframe.cluster.collate import collate
 from qframe.cluster.retries import backoff
@@ -171,3 +172,11 @@ def test_an_iterator_element_is_its_argument_or_its_tuple_of_arguments(lab: Lab)
     iterator = Iter("qframe.testing.tasks.echo_kwargs", client=lab.client).append(1).append(2, 3)
     assert iterator.arguments == [1, (2, 3)]
     assert element_index(iterator.id, element_id(iterator.id, 300)) == 300
+
+
+def test_an_async_task_run_in_sync_mode_saves_its_result_and_passes_its_keywords(lab: Lab) -> None:
+    task = AsyncTask("qframe.testing.tasks.echo_kwargs", client=lab.client, colour="red", sync=True)
+    assert task.sync is True and task.group is None and not task.started
+    task.run()
+    assert task.started and task.result() == {"colour": "red"}
+    assert task.result_group() == [] and task.fetch_group() == []  # no group

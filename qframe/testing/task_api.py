@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from qframe.asynctask import AsyncTask
 from qframe.chain import Chain, async_chain
 from qframe.client import Client
 from qframe.iterate import Iter, async_iter
@@ -212,6 +213,20 @@ class TaskApiContract:
         )
         record = final(task_lab.client, iter_id, lambda r: r.success)
         assert record.result == [1, 2]
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_an_async_task_object_runs_with_the_options_set_on_it(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task = AsyncTask(f"{TASKS}.inc", 41, client=task_lab.client)
+        task.group, task.task_name = "answers", "the-answer"
+        assert task.result() is None and task.fetch() is None  # not run yet
+        task.run()
+        assert task.result(wait=60) == 42
+        record = task.fetch()
+        assert record is not None and record.success and record.name == "the-answer"
+        assert task.result_group(count=1, wait=60) == [42]
+        assert [r.id for r in task.fetch_group()] == [task.id]
         assert cluster.stop() == 0
 
 
