@@ -7,6 +7,7 @@ with :data:`hookimpl` and declare options with :class:`PluginOption`.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from qframe.asynctask import AsyncTask
 from qframe.chain import Chain, async_chain
 from qframe.client import (
     Client,
@@ -26,6 +27,7 @@ from qframe.config import load as load_config
 from qframe.current import CurrentTask, Retry, current_task
 from qframe.decorator import task
 from qframe.hookspecs import hookimpl
+from qframe.iterate import Iter, async_iter
 from qframe.options import PluginOption
 from qframe.schedulers.facade import schedule
 from qframe.task import Task, TaskResult
@@ -36,16 +38,19 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsyncTask",
     "Chain",
     "Client",
     "Config",
     "CurrentTask",
+    "Iter",
     "PluginOption",
     "Retry",
     "Task",
     "TaskResult",
     "__version__",
     "async_chain",
+    "async_iter",
     "async_task",
     "async_tasks",
     "count_group",

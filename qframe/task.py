@@ -67,6 +67,8 @@ class Task:
     chain: tuple[dict[str, Any], ...] = ()
     #: A failure of this link does not stop its chain.
     continue_on_failure: bool = False
+    #: How many elements this task's iterator (its group) has; 0: not an element (:mod:`qframe.iterate`).
+    iter_count: int = 0
 
     @property
     def label(self) -> str:

@@ -10,12 +10,16 @@ import pytest
 from conftest import Lab
 
 import qframe
+from qframe.asynctask import AsyncTask
 from qframe.client import Client
+from qframe.cluster.collate import collate
 from qframe.cluster.retries import backoff
 from qframe.config import load as load_config
 from qframe.countdown import delay_of
 from qframe.errors import ConfigError, InvalidArgument
+from qframe.iterate import Iter, async_iter, element_id, element_index
 from qframe.retry_options import retry_fields
+from qframe.task import Task, TaskResult
 from qframe.testing.task_api import TaskApiContract
 
 
@@ -110,3 +114,69 @@ def test_a_cluster_backoff_other_than_fixed_or_exponential_is_a_config_error(tmp
 
 def test_current_task_is_none_outside_a_task() -> None:
     assert qframe.current_task() is None
+
+
+def element_record(iter_id: str, index: int, value: object, success: bool = True) -> TaskResult:
+    """A saved element's record, as a worker would leave it."""
+    task = Task(
+        "qframe.testing.tasks.inc", (index,), id=element_id(iter_id, index), group=iter_id, iter_count=3
+    )
+    return TaskResult.of(task, value, success, started=0.0, attempts=1)
+
+
+def save(client: Client, *records: TaskResult) -> None:
+    client.store.save_many([(r.meta, client._results().encode(r.to_dict())) for r in records])
+
+
+def test_collation_is_in_input_order_whatever_order_the_elements_finished(lab: Lab) -> None:
+    client: Client = lab.client
+    iter_id = "ab" * 16
+    save(client, element_record(iter_id, 2, "c"), element_record(iter_id, 0, "a"))
+    assert not collate(client.store, client._results(), iter_id, 3)
+    assert client.fetch(iter_id) is None  # two of three: nothing collated yet
+    save(client, element_record(iter_id, 1, "boom", success=False))
+    assert collate(client.store, client._results(), iter_id, 3)
+    record = client.fetch(iter_id)
+    assert record is not None and record.result == ["a", "boom", "c"] and not record.success
+
+
+def test_collating_twice_leaves_one_success_and_a_later_success_replaces_a_failure(lab: Lab) -> None:
+    client: Client = lab.client
+    iter_id = "cd" * 16
+    save(client, *(element_record(iter_id, i, i, success=i != 1) for i in range(3)))
+    collate(client.store, client._results(), iter_id, 3)
+    save(client, element_record(iter_id, 1, "retried"))  # the failed element's retry succeeded
+    collate(client.store, client._results(), iter_id, 3)
+    collate(client.store, client._results(), iter_id, 3)  # another monitor completing the same count
+    assert client.result(iter_id) == [0, "retried", 2]
+    assert client.count_group(iter_id) == 3  # the collated record is in no group
+
+
+@pytest.mark.parametrize(
+    ("iterable", "options", "message"),
+    [
+        ([], {}, "^an iterator needs at least one element$"),
+        ([1], {"group": "g"}, "^an iterator sets its elements' 'group' itself; leave it out$"),
+        ([1], {"save": False}, "^an iterator sets its elements' 'save' itself; leave it out$"),
+    ],
+)
+def test_bad_iterators_are_refused_in_one_line_and_enqueue_nothing(
+    lab: Lab, iterable: list[int], options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        async_iter("qframe.testing.tasks.inc", iterable, client=lab.client, **options)
+    assert lab.client.queue_size() == 0
+
+
+def test_an_iterator_element_is_its_argument_or_its_tuple_of_arguments(lab: Lab) -> None:
+    iterator = Iter("qframe.testing.tasks.echo_kwargs", client=lab.client).append(1).append(2, 3)
+    assert iterator.arguments == [1, (2, 3)]
+    assert element_index(iterator.id, element_id(iterator.id, 300)) == 300
+
+
+def test_an_async_task_run_in_sync_mode_saves_its_result_and_passes_its_keywords(lab: Lab) -> None:
+    task = AsyncTask("qframe.testing.tasks.echo_kwargs", client=lab.client, colour="red", sync=True)
+    assert task.sync is True and task.group is None and not task.started
+    task.run()
+    assert task.started and task.result() == {"colour": "red"}
+    assert task.result_group() == [] and task.fetch_group() == []  # no group

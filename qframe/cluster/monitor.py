@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from qframe.client import Client
+from qframe.cluster.collate import collate
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
 from qframe.cluster.outcome import Outcome
@@ -108,6 +109,8 @@ class Monitor:
                     enqueue_again(self.broker, self.store, o.payload, o.delay)
                 if o.follow is not None:
                     self.client.enqueue(Task.from_dict(o.follow))
+            for iterator in dict.fromkeys(o.collate for o in outcomes if o.collate is not None):
+                collate(self.store, self.codec, *iterator)  # before the ack: a failure runs it again
             self.broker.ack_many([o.ack_id for o in outcomes if o.settle in ("ack", "retry")])
             for o in outcomes:
                 if o.settle == "nack":

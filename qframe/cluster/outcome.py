@@ -36,6 +36,8 @@ class Outcome(NamedTuple):
     delay: float = 0.0
     #: The next link of the task's chain (:meth:`Task.to_dict` data), enqueued before the ack.
     follow: dict[str, Any] | None = None
+    #: An iterator element's final result: ``(iterator id, element count)`` to collate after the save.
+    collate: tuple[str, int] | None = None
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
@@ -77,7 +79,10 @@ def outcome(
     save = task.save or not result.success  # save=False keeps no success; a failure is always kept
     follow = None if retry else next_link(task, result)
     settle = "nack" if retry else "ack"
-    return Outcome(ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow)
+    collate = (task.group, task.iter_count) if task.iter_count and task.group and not retry else None
+    return Outcome(
+        ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow, collate=collate
+    )
 
 
 def next_link(task: Task, result: TaskResult) -> dict[str, Any] | None:

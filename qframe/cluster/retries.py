@@ -77,7 +77,7 @@ def as_retry(outcome: Outcome, codec: Codec, task: Task, attempt: int, delay: fl
     """``outcome`` settled as a retry: acked, and the task enqueued again after ``delay`` s."""
     again = dataclasses.replace(task, retries=attempt)
     payload = codec.encode(again.to_dict(), timeout=task.timeout, max_attempts=task.max_attempts)
-    return outcome._replace(settle="retry", payload=payload, delay=delay, follow=None)
+    return outcome._replace(settle="retry", payload=payload, delay=delay, follow=None, collate=None)
 
 
 def enqueue_again(broker: Broker, store: Store, payload: bytes, delay: float) -> None:

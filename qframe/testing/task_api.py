@@ -22,8 +22,10 @@ from typing import Any, Protocol
 
 import pytest
 
+from qframe.asynctask import AsyncTask
 from qframe.chain import Chain, async_chain
 from qframe.client import Client
+from qframe.iterate import Iter, async_iter
 from qframe.task import TaskResult
 from qframe.testing.cluster import ClusterProcess
 from qframe.testing.contracts import wait_until
@@ -167,6 +169,65 @@ class TaskApiContract:
         wait_until(lambda: len(task_lab.runs("inc")) == 3, timeout=60)
         assert cluster.stop() == 0
         assert [row[1] for row in task_lab.runs("inc")] == ["1", "2", "3"]
+
+    @pytest.mark.timeout(120)
+    def test_async_iter_over_50_inputs_returns_50_results_in_input_order(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iter_id = async_iter(f"{TASKS}.inc", range(50), client=task_lab.client)
+        assert task_lab.client.result(iter_id, wait=60) == [x + 1 for x in range(50)]
+        record = task_lab.client.fetch(iter_id)
+        assert record is not None and record.success
+        assert cluster.stop() == 0
+        assert len(task_lab.runs("inc")) == 50
+
+    @pytest.mark.timeout(120)
+    def test_an_iterator_on_two_clusters_collates_once_in_input_order(self, task_lab: TaskLab) -> None:
+        clusters = [task_lab.cluster(), task_lab.cluster()]
+        iter_id = async_iter(f"{TASKS}.inc", range(30), client=task_lab.client)
+        assert task_lab.client.result(iter_id, wait=60) == [x + 1 for x in range(30)]
+        assert [cluster.stop() for cluster in clusters] == [0, 0]
+        assert sorted(int(row[1]) for row in task_lab.runs("inc")) == list(range(30))
+
+    @pytest.mark.timeout(120)
+    def test_a_failing_element_is_a_failure_in_the_iterators_result(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iterator = Iter(f"{TASKS}.inc", [1, "two", 3], client=task_lab.client)
+        iterator.run()
+        collated = iterator.result(wait=60)
+        assert collated is not None and (collated[0], collated[2]) == (2, 4)
+        assert "TypeError" in collated[1]
+        record = task_lab.client.fetch(iterator.id)
+        assert record is not None and not record.success
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_an_element_retried_to_success_makes_the_iterator_a_success(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        iter_id = async_iter(
+            f"{TASKS}.flaky",
+            [("a", 0), ("b", 1)],
+            retry_on=ValueError,
+            max_attempts=2,
+            retry_delay=1,
+            client=task_lab.client,
+        )
+        record = final(task_lab.client, iter_id, lambda r: r.success)
+        assert record.result == [1, 2]
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_an_async_task_object_runs_with_the_options_set_on_it(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task = AsyncTask(f"{TASKS}.inc", 41, client=task_lab.client)
+        task.group, task.task_name = "answers", "the-answer"
+        assert task.result() is None and task.fetch() is None  # not run yet
+        task.run()
+        assert task.result(wait=60) == 42
+        record = task.fetch()
+        assert record is not None and record.success and record.name == "the-answer"
+        assert task.result_group(count=1, wait=60) == [42]
+        assert [r.id for r in task.fetch_group()] == [task.id]
+        assert cluster.stop() == 0
 
 
 def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
