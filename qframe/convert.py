@@ -12,7 +12,7 @@ import json
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 #: The option types, as named in error messages.
 SUPPORTED = "int, float, bool, str, tuple[str, ...], Mapping[str, Any], or one of them | None"
@@ -79,21 +79,21 @@ def convert(hint: Any, value: Any) -> Any:
             return value.lower() in ("1", "true", "yes", "on")
         raise TypeError(f"must be true or false, got {value!r}")
     if origin is int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise TypeError(f"must be an integer, got {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"must be an integer, got {value!r}") from None
+        return _number(value, int, (int, str), "an integer")
     if origin is float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise TypeError(f"must be a number, got {value!r}")
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"must be a number, got {value!r}") from None
+        return _number(value, float, (int, float, str), "a number")
     if origin is str:
         if not isinstance(value, str):
             raise TypeError(f"must be a string, got {value!r}")
         return value
     return value
+
+
+def _number(value: Any, kind: type[int] | type[float], accepted: tuple[type, ...], word: str) -> Any:
+    """``kind(value)`` for a number or its text (never a bool); one message for both failures."""
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise TypeError(f"must be {word}, got {value!r}")
+    try:
+        return kind(cast("str | float", value))
+    except ValueError:
+        raise ValueError(f"must be {word}, got {value!r}") from None

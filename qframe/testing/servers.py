@@ -53,7 +53,7 @@ def require_binary(name: str) -> str:
     return path
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: get SIGKILLed when the starting thread dies (Linux)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
@@ -127,7 +127,7 @@ class ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._arm_reaper(left)
         deadline = time.monotonic() + START_TIMEOUT

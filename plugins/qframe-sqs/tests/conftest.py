@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,17 +22,11 @@ from collections.abc import Iterator
 import pytest
 
 from qframe.testing import free_port
+from qframe.testing.servers import die_with_parent
 
 START_TIMEOUT = 20.0
 #: The longest a moto server lives: the whole plugin suite takes a few minutes.
 LIFETIME = 900.0
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: get SIGKILLed when the test process dies."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def require_moto() -> None:
@@ -66,7 +58,7 @@ class MotoServer:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._reaper = threading.Timer(LIFETIME, self.stop)
         self._reaper.daemon = True
