@@ -76,6 +76,7 @@ from common import (  # noqa: E402
 import qframe  # noqa: E402
 from qframe.drivers import make_store  # noqa: E402
 from qframe.serialize import result_codec  # noqa: E402
+from qframe.stores.base import ResultMeta  # noqa: E402
 from qframe.task import TaskResult  # noqa: E402
 
 QUEUE = "scale"
@@ -635,6 +636,15 @@ class Probe:
     value: int
 
 
+def fill_meta(task_id: str) -> ResultMeta:
+    """The indexed fields of one result of the fill (a success that just stopped)."""
+    now = time.time()
+    return ResultMeta(
+        id=task_id, name="filler", func="math.floor", group=None, success=True,
+        started=now - 0.5, stopped=now, attempts=1, cluster="default",
+    )  # fmt: skip
+
+
 def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2) -> tuple[list[Probe], float]:
     """Save ``count`` results straight through the store driver, 1,000 per ``save_many``.
 
@@ -643,8 +653,6 @@ def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2)
     do for them). Two threads overlap building a batch with Redis running the previous
     one. Returns the probes and the fill's seconds.
     """
-    from qframe.testing import make_meta  # imports pytest; only this measurement needs it
-
     codec = result_codec([config.secret_key or SECRET, *config.secret_key_fallbacks], config)
 
     def record(meta: Any, value: int) -> bytes:
@@ -654,7 +662,7 @@ def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2)
         )  # fmt: skip
         return codec.encode(result.to_dict())
 
-    filler = record(make_meta(), 0)
+    filler = record(fill_meta("filler"), 0)
     batches = max(1, math.ceil(count / 1000))
     probe_at = {min(count - 1, i * count // probes) for i in range(probes)} if count else set()
     found: list[Probe] = []
@@ -670,7 +678,7 @@ def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2)
                 stores.append(store)
         items = []
         for position in range(batch * 1000, min(count, (batch + 1) * 1000)):
-            meta = make_meta()
+            meta = fill_meta(os.urandom(16).hex())
             if position in probe_at:
                 items.append((meta, record(meta, position)))
                 with lock:
