@@ -8,23 +8,16 @@ fails the tests instead of skipping them.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from qframe.testing import free_port
-from qframe.testing.servers import die_with_parent
+from qframe.testing import ServerProcess
 
-START_TIMEOUT = 20.0
 #: The longest a moto server lives: the whole plugin suite takes a few minutes.
 LIFETIME = 900.0
 
@@ -38,53 +31,23 @@ def require_moto() -> None:
         pytest.skip(message)
 
 
-class MotoServer:
-    """One moto HTTP server on 127.0.0.1; :meth:`restart` starts an empty one on the same port."""
+class MotoServer(ServerProcess):
+    """``python -m moto.server`` on 127.0.0.1; it keeps nothing, so a restart starts it empty."""
 
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self._reaper: threading.Timer | None = None
-        atexit.register(self.stop)
+    label = "moto server"
+    durable = False
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(sys.executable, directory, lifetime=LIFETIME)
 
     @property
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> MotoServer:
-        """Start the server and wait until it answers."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
-        self._reaper = threading.Timer(LIFETIME, self.stop)
-        self._reaper.daemon = True
-        self._reaper.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self.process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto server did not listen on port {self.port} within {START_TIMEOUT} s")
-
-    def stop(self) -> None:
-        """Kill the server (its queues are gone)."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def restart(self) -> MotoServer:
-        """Kill it and start an empty server on the same port."""
-        self.stop()
-        return self.start()
+    def command(self) -> list[str]:
+        """The command line that starts moto's server on :attr:`port`."""
+        return [self.binary, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,24 +71,24 @@ def aws_test_credentials() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def sqs_endpoint() -> Iterator[str]:
+def sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint every test shares: ``QFRAME_SQS_ENDPOINT``, or a moto server of this session."""
     configured = os.environ.get("QFRAME_SQS_ENDPOINT")
     if configured:
         yield configured
         return
     require_moto()
-    server = MotoServer().start()
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
     yield server.endpoint
     server.stop()
 
 
 @pytest.fixture
-def own_moto() -> Iterator[MotoServer]:
+def own_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A moto server for this test alone (for restarts)."""
     if os.environ.get("QFRAME_SQS_ENDPOINT"):
         pytest.skip("restarts need a moto server of the suite's own, not QFRAME_SQS_ENDPOINT")
     require_moto()
-    server = MotoServer().start()
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
     yield server
     server.stop()
