@@ -112,6 +112,20 @@ def test_a_delivery_past_max_attempts_is_recorded_failed_not_handed_out(rig: Rig
     assert failure.result.startswith("gave up after 1 attempts") and failure.attempts == 2
 
 
+def test_a_delivery_past_max_attempts_is_settled_as_a_dead_letter_after_its_failure(rig: Rig) -> None:
+    rig.enqueue(max_attempts=1)
+    [message] = rig.broker.dequeue(1)
+    rig.broker.nack(message.ack_id)
+    rig.fetch()
+    rig.worker(1)
+    rig.dispatcher.hand_out()
+    rig.outbox.flush()
+    [dead] = rig.monitor.received
+    assert (dead.settle, dead.reason, dead.save) == ("dead", "past max_attempts (1)", True)
+    assert dead.message is not None and dead.message.message_id == message.message_id
+    assert dead.last_error.startswith("gave up after 1 attempts: the task never finished")
+
+
 def test_a_lost_workers_running_task_goes_back_and_its_queued_ones_wait(rig: Rig) -> None:
     for _ in range(2):
         rig.enqueue()
@@ -139,6 +153,9 @@ def test_a_worker_that_dies_on_its_last_attempt_is_a_failure(rig: Rig) -> None:
     [failure] = rig.failures()
     assert "died on each of 1 attempts" in failure.result
     assert rig.broker.queue_size() == 0
+    [dead] = rig.monitor.received
+    assert (dead.settle, dead.reason) == ("dead", "past max_attempts (1)")
+    assert dead.last_error == "its worker died on each of 1 attempts (max_attempts=1)"
 
 
 def test_done_frees_the_slot_and_counts(rig: Rig) -> None:
