@@ -173,6 +173,8 @@ def test_requeue_needs_exactly_one_of_ids_name_and_all(lab: Lab) -> None:
         lab.client.requeue(["1"], all=True)
     usage = qf(lab, "dlq", "requeue")
     assert usage.returncode == 2 and "give exactly one of ID..., --name NAME or --all" in usage.stderr
+    usage = qf(lab, "dlq", "purge", "1", "--all")
+    assert usage.returncode == 2 and "give exactly one of ID... or --all" in usage.stderr
 
 
 def test_an_unknown_id_is_refused_in_one_line_naming_it(lab: Lab) -> None:

@@ -116,13 +116,14 @@ def list_letters(ctx: click.Context, cluster_name: str | None, as_json: bool) ->
 def show_letter(ctx: click.Context, message_id: str, cluster_name: str | None, as_json: bool) -> None:
     """Everything kept of one dead letter, and its task when the payload decodes."""
     queue = open_queue(ctx, cluster_name)
-    data = as_dict(queue.get(message_id), queue)
+    letter = queue.get(message_id)
+    data = as_dict(letter, queue)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     task = data.pop("task")
     data.pop("payload")
-    data["dead_at"] = when(queue.get(message_id))
+    data["dead_at"] = when(letter)
     for key, value in data.items():
         click.echo(f"{key}: {value}")
     if task is None:
@@ -146,11 +147,12 @@ def progress_bar(label: str, total: int) -> Iterator[Progress | None]:
         yield lambda _letter: bar.advance(task)
 
 
-def chosen(queue: DeadLetterQueue, ids: Sequence[str], name: str | None, every: bool) -> list[DeadLetter]:
-    """The letters a command names, refusing a mix of ids, --name and --all with a usage error."""
+def chosen(
+    queue: DeadLetterQueue, ids: Sequence[str], name: str | None, every: bool, choices: str
+) -> list[DeadLetter]:
+    """The letters a command names; none or a mix of ``choices`` is a usage error naming them."""
     if sum((bool(ids), name is not None, every)) != 1:
-        what = "ID..., --name NAME or --all" if name is not None or every or not ids else "ID... or --all"
-        raise click.UsageError(f"give exactly one of {what}")
+        raise click.UsageError(f"give exactly one of {choices}")
     return queue.choose(list(ids) or None, name, every)
 
 
@@ -170,7 +172,7 @@ def requeue(
     verify or decode is an error when named by id, and skipped (counted) otherwise.
     """
     queue = open_queue(ctx, cluster_name)
-    letters = chosen(queue, ids, task_name, every)
+    letters = chosen(queue, ids, task_name, every, "ID..., --name NAME or --all")
     with progress_bar("requeueing", len(letters)) as advance:
         done = queue.requeue(letters, skip_undecodable=not ids, progress=advance)
     click.echo(f"requeued {done.requeued} dead letters of queue '{queue.queue}'")
@@ -187,7 +189,7 @@ def requeue(
 def purge(ctx: click.Context, ids: tuple[str, ...], every: bool, cluster_name: str | None) -> None:
     """Remove dead letters for good (ID... or --all)."""
     queue = open_queue(ctx, cluster_name)
-    letters = chosen(queue, ids, None, every)
+    letters = chosen(queue, ids, None, every, "ID... or --all")
     with progress_bar("purging", len(letters)) as advance:
         removed = queue.purge(letters, progress=advance)
     click.echo(f"purged {removed} dead letters of queue '{queue.queue}'")
