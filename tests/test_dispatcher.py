@@ -25,6 +25,7 @@ from qframe.cluster.screening import screen
 from qframe.cluster.unsaved import Unsaved
 from qframe.config import Config
 from qframe.serialize import Codec
+from qframe.stores.base import DeadLetter
 from qframe.task import Task, TaskResult
 from qframe.testing.malformed import wait_for
 
@@ -362,3 +363,23 @@ def test_a_payload_that_is_not_bytes_is_malformed_even_unmarked(rig: Rig) -> Non
     assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, unmarked) is None
     [(_, reason, *_)] = rig.broker.dead_letters()
     assert reason == "malformed entry: the broker returned a str payload, not bytes"
+
+
+class RecordingHooks:
+    """Stands in for :class:`qframe.hooks.Hooks`: keeps the dead letters it is told of."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[str, DeadLetter]] = []
+
+    def task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
+        self.letters.append((queue, letter))
+
+
+def test_a_rejected_payload_fires_the_dead_lettered_hook_once_it_is_kept(rig: Rig) -> None:
+    rig.broker.enqueue(b"tampered")
+    [message] = rig.broker.dequeue(1)
+    hooks = RecordingHooks()
+    assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, message, hooks) is None  # type: ignore[arg-type]
+    [(queue, letter)] = hooks.letters
+    assert queue == rig.broker.queue and letter.reason == "payload too short to carry a signature"
+    assert [kept.message_id for kept in rig.broker.dead_letters()] == [letter.message_id]
