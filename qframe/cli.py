@@ -1,8 +1,7 @@
-"""The ``qframe`` command line: cluster, info, enqueue, result, dead-letters, plugins."""
+"""The ``qframe`` command line: cluster, info, enqueue, result, dlq (and dead-letters), plugins."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -181,17 +180,11 @@ def result(ctx: click.Context, task_id: str, wait: float) -> None:
 @cli.command("dead-letters")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (payloads as hex).")
 @click.pass_context
-@fail_cleanly
 def dead_letters(ctx: click.Context, as_json: bool) -> None:
-    """Messages moved aside (bad signature, undecodable): id, reason and size."""
-    config = _config(ctx)
-    letters = list_dead_letters(drivers.make_broker(config), functools.partial(drivers.make_store, config))
-    if as_json:
-        rows = [{"id": m, "reason": r, "payload": p.hex()} for m, r, p in letters]
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for message_id, reason, payload in letters:
-        click.echo(f"{message_id}\t{len(payload)} bytes\t{reason}")
+    """The dead letters of the queue: an alias of ``qframe dlq list``."""
+    from qframe.commands.dlq import list_letters
+
+    ctx.invoke(list_letters, cluster_name=None, as_json=as_json)
 
 
 @cli.command()
@@ -234,6 +227,15 @@ def option_table(options: tuple[PluginOption, ...]) -> str:
         ),
     ]
     return "\n".join(rows)
+
+
+def _add_groups() -> None:
+    from qframe.commands.dlq import dlq
+
+    cli.add_command(dlq)
+
+
+_add_groups()
 
 
 def main() -> None:

@@ -23,11 +23,12 @@ from qframe.countdown import delay_of
 from qframe.drivers import key_file, make_broker, make_store, store_choice
 from qframe.errors import BrokerError, ConfigError, InvalidArgument, PayloadTooLarge
 from qframe.hooks import Hooks
+from qframe.letters import DeadLetterQueue
 from qframe.plugins import make_plugin_manager
 from qframe.project import warn_if_new_database
 from qframe.retry_options import retry_fields
 from qframe.serialize import Codec, result_codec, secret_keys
-from qframe.stores.base import Store
+from qframe.stores.base import DeadLetter, Store
 from qframe.stores.delays import DelayStore
 from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
 from qframe.typos import check_task_keywords, unknown_options
@@ -293,6 +294,35 @@ class Client:
         """Tasks waiting in a cluster's queue (not counting leased ones)."""
         return self._queue(cluster)[1].queue_size()
 
+    def dead_letter_queue(self, cluster: str | None = None) -> DeadLetterQueue:
+        """A cluster's dead letters, to list, requeue or purge (see :mod:`qframe.letters`)."""
+        config, broker, codec = self._queue(cluster)
+        return DeadLetterQueue(broker, self._store_for(config), codec, self.enqueue)
+
+    def dead_letters(self, cluster: str | None = None) -> list[DeadLetter]:
+        """A cluster's dead letters (tasks past max_attempts, bad payloads), oldest first."""
+        return self.dead_letter_queue(cluster).letters()
+
+    def requeue(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+        all: bool = False,
+        cluster: str | None = None,
+    ) -> int:
+        """Enqueue dead letters' tasks again with fresh attempts; return how many were requeued.
+
+        Give the dead letters' ``ids``, a task ``name`` (its ``task_name`` or function path)
+        or ``all=True``. A letter whose payload does not verify or decode cannot be
+        requeued: named by id it raises :class:`~qframe.letters.NotRequeueable`; with
+        ``name`` or ``all`` it is skipped (and logged). Each letter is removed only after
+        its task was enqueued.
+        """
+        letters = self.dead_letter_queue(cluster)
+        chosen = letters.choose(ids, name, all)
+        return letters.requeue(chosen, skip_undecodable=not ids).requeued
+
     def _results(self) -> Codec:
         if self._result_codec is None:
             self._queue(None)
@@ -379,3 +409,19 @@ def delete_group(group: str, tasks: bool = False) -> int:
 def queue_size(cluster: str | None = None) -> int:
     """Tasks waiting in a queue; see :meth:`Client.queue_size`."""
     return default_client().queue_size(cluster)
+
+
+def dead_letters(cluster: str | None = None) -> list[DeadLetter]:
+    """A cluster's dead letters; see :meth:`Client.dead_letters`."""
+    return default_client().dead_letters(cluster)
+
+
+def requeue(
+    ids: Sequence[str] | None = None,
+    *,
+    name: str | None = None,
+    all: bool = False,
+    cluster: str | None = None,
+) -> int:
+    """Requeue dead letters' tasks; see :meth:`Client.requeue`."""
+    return default_client().requeue(ids, name=name, all=all, cluster=cluster)

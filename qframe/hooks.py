@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from qframe.cluster.cluster import Cluster
     from qframe.cluster.stat import Stat
     from qframe.config import Config
+    from qframe.stores.base import DeadLetter
     from qframe.task import Task, TaskResult
 
 
@@ -113,6 +114,10 @@ class Hooks:
     def task_retrying(self, result: TaskResult) -> None:
         """``qframe_task_retrying``."""
         self._hook.qframe_task_retrying(result=result)
+
+    def task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
+        """``qframe_task_dead_lettered``."""
+        self._hook.qframe_task_dead_lettered(queue=queue, letter=letter)
 
     # -- command line --------------------------------------------------------------------
     def register_commands(self, cli: Any) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from qframe.cluster.stat import Stat
     from qframe.config import Config
     from qframe.options import PluginOption
+    from qframe.stores.base import DeadLetter
     from qframe.task import Task, TaskResult
 
 #: Marks hook specifications (used by this module only).
@@ -213,6 +214,17 @@ def qframe_task_retrying(result: TaskResult) -> None:
     """A failed task goes back to the broker for another attempt (``ack_failure=False``).
 
     **Runs in:** the monitor.
+    """
+
+
+@hookspec
+def qframe_task_dead_lettered(queue: str, letter: DeadLetter) -> None:
+    """A message of ``queue`` was moved to the dead letters (past max_attempts, or a bad payload).
+
+    Called after the letter was kept (on the broker, or in the store for brokers without
+    dead letters of their own). A task past max_attempts also gets its failure result
+    and ``qframe_task_failed``. **Runs in:** the monitor (tasks past max_attempts) and the
+    pusher (payloads that fail their check).
     """
 
 

@@ -36,7 +36,7 @@ def test_a_malformed_entry_is_a_dead_letter_and_the_good_tasks_beside_it_run_at_
     assert [lab.client.result(task_id) for task_id in first + rest] == list(range(1, 11))
     broker, store = SQLiteBroker(url, "default"), SQLiteStore(url)
     try:
-        [(_, reason, payload)] = list_dead_letters(broker, store)
+        [(_, reason, payload, *_)] = list_dead_letters(broker, store)
         assert reason == "malformed entry: payload stored as text, not as a blob"
         assert payload == b"\xff\xfe by hand"
         assert (broker.queue_size(), broker.lock_size()) == (0, 0)

@@ -26,6 +26,7 @@ from qframe.cluster.screening import screen
 from qframe.cluster.unsaved import Unsaved
 from qframe.config import Config
 from qframe.serialize import Codec
+from qframe.stores.base import DeadLetter
 from qframe.task import Task, TaskResult
 from qframe.testing.malformed import wait_for
 
@@ -113,6 +114,20 @@ def test_a_delivery_past_max_attempts_is_recorded_failed_not_handed_out(rig: Rig
     assert failure.result.startswith("gave up after 1 attempts") and failure.attempts == 2
 
 
+def test_a_delivery_past_max_attempts_is_settled_as_a_dead_letter_after_its_failure(rig: Rig) -> None:
+    rig.enqueue(max_attempts=1)
+    [message] = rig.broker.dequeue(1)
+    rig.broker.nack(message.ack_id)
+    rig.fetch()
+    rig.worker(1)
+    rig.dispatcher.hand_out()
+    rig.outbox.flush()
+    [dead] = rig.monitor.received
+    assert (dead.settle, dead.reason, dead.save) == ("dead", "past max_attempts (1)", True)
+    assert dead.message is not None and dead.message.message_id == message.message_id
+    assert dead.last_error.startswith("gave up after 1 attempts: the task never finished")
+
+
 def test_a_lost_workers_running_task_goes_back_and_its_queued_ones_wait(rig: Rig) -> None:
     for _ in range(2):
         rig.enqueue()
@@ -140,6 +155,9 @@ def test_a_worker_that_dies_on_its_last_attempt_is_a_failure(rig: Rig) -> None:
     [failure] = rig.failures()
     assert "died on each of 1 attempts" in failure.result
     assert rig.broker.queue_size() == 0
+    [dead] = rig.monitor.received
+    assert (dead.settle, dead.reason) == ("dead", "past max_attempts (1)")
+    assert dead.last_error == "its worker died on each of 1 attempts (max_attempts=1)"
 
 
 def test_done_frees_the_slot_and_counts(rig: Rig) -> None:
@@ -170,7 +188,7 @@ def test_fetcher_quarantines_a_tampered_payload_and_keeps_the_rest(rig: Rig) -> 
     fetcher = Fetcher("p", rig.config, rig.deliveries, rig.codec, lambda: rig.broker, lambda: None)
     checked = [fetcher.check(rig.broker, m) for m in rig.broker.dequeue(10)]
     assert sum(d is not None for d in checked) == 1
-    [(_, reason, payload)] = rig.broker.dead_letters()
+    [(_, reason, payload, *_)] = rig.broker.dead_letters()
     assert payload == b"\x00" * 80 and "signature" in reason
 
 
@@ -220,7 +238,7 @@ def test_a_malformed_entry_of_a_broker_without_dead_letters_goes_to_the_store(ri
     [message] = broker.dequeue(1)
     marked = dataclasses.replace(message, payload="entry", malformed="payload is a str, not bytes")
     assert screen(broker, store, rig.codec, marked) is None  # type: ignore[arg-type]
-    assert store.dead_letters(broker.queue) == [
+    assert [letter[:3] for letter in store.dead_letters(broker.queue)] == [
         (message.message_id, "malformed entry: payload is a str, not bytes", b"entry")
     ]
     assert (broker.queue_size(), broker.lock_size()) == (0, 0)  # acknowledged once kept in the store
@@ -377,5 +395,25 @@ def test_a_payload_that_is_not_bytes_is_malformed_even_unmarked(rig: Rig) -> Non
     [message] = rig.broker.dequeue(1)
     unmarked = dataclasses.replace(message, payload="entry")  # a driver that does not mark it
     assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, unmarked) is None
-    [(_, reason, _)] = rig.broker.dead_letters()
+    [(_, reason, *_)] = rig.broker.dead_letters()
     assert reason == "malformed entry: the broker returned a str payload, not bytes"
+
+
+class RecordingHooks:
+    """Stands in for :class:`qframe.hooks.Hooks`: keeps the dead letters it is told of."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[str, DeadLetter]] = []
+
+    def task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
+        self.letters.append((queue, letter))
+
+
+def test_a_rejected_payload_fires_the_dead_lettered_hook_once_it_is_kept(rig: Rig) -> None:
+    rig.broker.enqueue(b"tampered")
+    [message] = rig.broker.dequeue(1)
+    hooks = RecordingHooks()
+    assert screen(rig.broker, MemoryStore(rig.broker.url), rig.codec, message, hooks) is None  # type: ignore[arg-type]
+    [(queue, letter)] = hooks.letters
+    assert queue == rig.broker.queue and letter.reason == "payload too short to carry a signature"
+    assert [kept.message_id for kept in rig.broker.dead_letters()] == [letter.message_id]

@@ -202,6 +202,14 @@ def test_hook_qframe_task_retrying(run: dict[str, Any]) -> None:
     assert event["task"] == run["ids"]["retried"] and event["attempts"] == 1
 
 
+def test_hook_qframe_task_dead_lettered(run: dict[str, Any]) -> None:
+    [event] = fired(run, "qframe_task_dead_lettered")  # the task redelivered on failure, out of attempts
+    assert (event["reason"], event["attempts"]) == ("past max_attempts (2)", 2)
+    assert event["last_error"].startswith("TypeError: ") and event["queue"] == "default"
+    [letter] = run["client"].dead_letters()
+    assert letter.message_id == event["message_id"]
+
+
 def test_hook_qframe_register_commands(run: dict[str, Any]) -> None:
     from qframe.cli import cli
 

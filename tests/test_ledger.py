@@ -37,6 +37,14 @@ def test_two_records_of_one_task_are_duplicated_final_records(tmp_path: Path) ->
     assert verdict.violations == {"duplicated final records": ["a", "b"]}
 
 
+def test_a_failure_with_one_dead_letter_is_a_task_past_max_attempts_not_a_duplicate(tmp_path: Path) -> None:
+    ledger = ledger_of(tmp_path, "run-end\ta\t0", "run-end\tb\t0", "run-end\tc\t1")
+    results = {"a": result("a", success=False), "b": result("b", success=False), "c": result("c")}
+    verdict = check(["a", "b", "c"], results, ["a", "b", "c"], ["a", "b", "b", "c"], ledger)
+    assert verdict.violations == {"duplicated final records": ["b", "c"]}  # two letters; a success and one
+    assert verdict.dead_lettered == ["a", "b", "c"]
+
+
 def test_a_failure_after_a_run_that_returned_is_a_false_failure(tmp_path: Path) -> None:
     ledger = ledger_of(tmp_path, "run-end\ta\t1", "run-end\ta\t0", "run-end\tb\t0")
     results = {"a": result("a", success=False), "b": result("b", success=False)}

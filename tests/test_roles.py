@@ -134,8 +134,8 @@ def test_a_broker_without_dead_letters_has_them_kept_in_the_store(tmp_path: Path
     [message] = broker.dequeue(1)
     quarantine(broker, store, message, "bad signature")
     assert (broker.queue_size(), broker.lock_size()) == (0, 0)  # acknowledged on the broker
-    assert store.dead_letters("q") == [(message_id, "bad signature", b"tampered")]
-    assert list_dead_letters(broker, store) == [(message_id, "bad signature", b"tampered")]
+    assert [letter[:3] for letter in store.dead_letters("q")] == [(message_id, "bad signature", b"tampered")]
+    assert [x[:3] for x in list_dead_letters(broker, store)] == [(message_id, "bad signature", b"tampered")]
     assert SQLiteBroker(url, "q").dead_letters() == []  # not in the broker's own table
 
 
@@ -145,7 +145,7 @@ def test_a_broker_with_dead_letters_keeps_them_itself(tmp_path: Path) -> None:
     message_id = broker.enqueue(b"tampered")
     [message] = broker.dequeue(1)
     quarantine(broker, store, message, "bad signature")
-    assert broker.dead_letters() == [(message_id, "bad signature", b"tampered")]
+    assert [letter[:3] for letter in broker.dead_letters()] == [(message_id, "bad signature", b"tampered")]
     assert store.dead_letters("q") == []
     assert list_dead_letters(broker, functools.partial(SQLiteStore, url)) == broker.dead_letters()
 
@@ -161,7 +161,7 @@ def test_a_store_opened_for_dead_letters_is_closed_after_use(tmp_path: Path) -> 
     broker.enqueue(b"x")
     [message] = broker.dequeue(1)
     quarantine(broker, open_store, message, "bad")
-    assert [m for m, _, _ in list_dead_letters(broker, open_store)] == [message.message_id]
+    assert [letter.message_id for letter in list_dead_letters(broker, open_store)] == [message.message_id]
     for store in opened:
         with pytest.raises(StoreError, match="Cannot operate on a closed database"):
             store.get("any")
@@ -192,7 +192,7 @@ def test_tampered_and_undecodable_payloads_end_in_the_stores_dead_letters(lab: L
     assert [lab.client.result(i, wait=20) for i in ids] == [1, 2, 3, 4, 5]
     store = SQLiteStore(url)
     letters = wait_until(lambda: len(store.dead_letters("default")) == 2 and store.dead_letters("default"))
-    reasons = {message_id: reason for message_id, reason, _ in letters}
+    reasons = {letter.message_id: letter.reason for letter in letters}
     assert reasons[tampered].startswith("bad signature")
     assert reasons[undecodable].startswith("undecodable payload")
     assert SQLiteBroker(url, "default").dead_letters() == []

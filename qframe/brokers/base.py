@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from qframe.stores.base import DeadLetter
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -126,16 +128,21 @@ class Broker(abc.ABC):
     def touch(self, ack_ids: Sequence[str]) -> None:
         """Restart the lease of these deliveries (for tasks that wait or run long)."""
 
-    def quarantine(self, ack_id: str, reason: str) -> None:
+    def quarantine(self, ack_id: str, reason: str, attempts: int = 0, last_error: str = "") -> None:
         """Move the message aside as a dead letter (kept, listable), e.g. a bad signature.
 
-        Only brokers with :attr:`has_dead_letters` implement this; for the others the core
-        keeps the message in the store and acknowledges it (:mod:`qframe.cluster.deadletters`).
+        ``attempts`` and ``last_error`` are kept with it; the broker sets ``dead_at`` to
+        now. Only brokers with :attr:`has_dead_letters` implement this; for the others the
+        core keeps the message in the store and acknowledges it (:mod:`qframe.cluster.deadletters`).
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no dead letters")
 
-    def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        """This queue's dead letters as ``(message_id, reason, payload)`` (with :attr:`has_dead_letters`)."""
+    def dead_letters(self) -> list[DeadLetter]:
+        """This queue's dead letters, in any order (with :attr:`has_dead_letters`)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no dead letters")
+
+    def remove_dead_letters(self, message_ids: Sequence[str]) -> int:
+        """Forget these dead letters; return how many existed (with :attr:`has_dead_letters`)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no dead letters")
 
     # -- bookkeeping ---------------------------------------------------------------

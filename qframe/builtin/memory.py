@@ -22,7 +22,7 @@ from typing import Any
 from qframe.brokers.base import Broker, Message
 from qframe.errors import ConfigError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_URL = "memory://"
@@ -56,9 +56,9 @@ class Space:
         self.changed = threading.Condition()
         self.ids = itertools.count(1)
         self.queues: defaultdict[str, dict[int, _Queued]] = defaultdict(dict)
-        self.dead: defaultdict[str, list[tuple[str, str, bytes]]] = defaultdict(list)
+        self.dead: defaultdict[str, dict[str, DeadLetter]] = defaultdict(dict)
         self.stats: dict[str, tuple[bytes, float]] = {}
-        self.quarantined: defaultdict[str, dict[str, tuple[str, bytes]]] = defaultdict(dict)
+        self.quarantined: defaultdict[str, dict[str, DeadLetter]] = defaultdict(dict)
         self.slots: dict[tuple[str, int], tuple[str, float]] = {}
         self.schedules: dict[str, bytes] = {}
         self.results: dict[str, tuple[ResultMeta, bytes]] = {}
@@ -225,18 +225,25 @@ class MemoryBroker(Broker):
                 if (message := self._holding(ack_id)) is not None:
                     message.visible = until
 
-    def quarantine(self, ack_id: str, reason: str) -> None:
+    def quarantine(self, ack_id: str, reason: str, attempts: int = 0, last_error: str = "") -> None:
         """Move the message to this queue's dead letters."""
         with self.space.changed:
             if (message := self._holding(ack_id)) is not None:
                 del self._messages[message.id]
                 payload = _checked(message.payload)[0]
-                self.space.dead[self.queue].append((str(message.id), reason, payload))
+                letter = DeadLetter(str(message.id), reason, payload, attempts, last_error, time.time())
+                self.space.dead[self.queue][letter.message_id] = letter
 
-    def dead_letters(self) -> list[tuple[str, str, bytes]]:
+    def dead_letters(self) -> list[DeadLetter]:
         """The quarantined messages of this queue, oldest first."""
         with self.space.changed:
-            return list(self.space.dead[self.queue])
+            return list(self.space.dead[self.queue].values())
+
+    def remove_dead_letters(self, message_ids: Sequence[str]) -> int:
+        """Forget these dead letters of this queue."""
+        with self.space.changed:
+            kept = self.space.dead[self.queue]
+            return sum(kept.pop(message_id, None) is not None for message_id in message_ids)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def queue_size(self) -> int:
@@ -408,16 +415,30 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
             return [value for _, (value, expires) in sorted(self.space.stats.items()) if expires > now]
 
     # -- dead letters --------------------------------------------------------------------
-    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
+    def quarantine(
+        self,
+        queue: str,
+        message_id: str,
+        reason: str,
+        payload: bytes,
+        attempts: int = 0,
+        last_error: str = "",
+    ) -> None:
         """Keep a message aside (the same id again replaces it)."""
+        letter = DeadLetter(message_id, reason, bytes(payload), attempts, last_error, time.time())
         with self.space.changed:
-            self.space.quarantined[queue][message_id] = (reason, bytes(payload))
+            self.space.quarantined[queue][message_id] = letter
 
-    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The messages kept aside for ``queue``, in the order they came."""
         with self.space.changed:
+            return list(self.space.quarantined.get(queue, {}).values())
+
+    def remove_dead_letters(self, queue: str, message_ids: Sequence[str]) -> int:
+        """Forget these messages kept aside for ``queue``."""
+        with self.space.changed:
             kept = self.space.quarantined.get(queue, {})
-            return [(message_id, reason, payload) for message_id, (reason, payload) in kept.items()]
+            return sum(kept.pop(message_id, None) is not None for message_id in message_ids)
 
     # -- schedules -----------------------------------------------------------------------
     def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:

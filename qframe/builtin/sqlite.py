@@ -19,7 +19,7 @@ from typing import Any
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError, QFrameError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_PATH = "qframe.db"
@@ -37,12 +37,14 @@ CREATE TABLE IF NOT EXISTS qframe_queue (
 CREATE INDEX IF NOT EXISTS qframe_queue_ready ON qframe_queue (queue, visible, id);
 CREATE TABLE IF NOT EXISTS qframe_dead (
     id INTEGER PRIMARY KEY, queue TEXT NOT NULL, payload BLOB NOT NULL,
-    reason TEXT NOT NULL, created REAL NOT NULL
+    reason TEXT NOT NULL, created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS qframe_stats (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS qframe_quarantine (
     queue TEXT NOT NULL, message_id TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL,
-    created REAL NOT NULL, PRIMARY KEY (queue, message_id)
+    created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (queue, message_id)
 );
 CREATE TABLE IF NOT EXISTS qframe_results (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, func TEXT NOT NULL, grp TEXT,
@@ -110,6 +112,7 @@ class Database:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.lock:
                 self.conn.executescript(SCHEMA)
+                add_dead_letter_columns(self.conn)
         except (sqlite3.Error, OSError) as exc:
             raise error(f"cannot open SQLite database {self.path}: {exc}") from exc
 
@@ -160,6 +163,23 @@ class Database:
         """Close the connection."""
         with self.lock:
             self.conn.close()
+
+
+#: Columns added to the dead-letter tables after their first release, with their definitions.
+DEAD_LETTER_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT NOT NULL DEFAULT ''"}
+
+
+def add_dead_letter_columns(conn: sqlite3.Connection) -> None:
+    """Give the dead-letter tables of a file made by an older qframe their newer columns."""
+    for table in ("qframe_dead", "qframe_quarantine"):
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, definition in DEAD_LETTER_COLUMNS.items():
+            if column not in present:
+                try:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                except sqlite3.OperationalError as exc:  # another process added it just now
+                    if "duplicate column" not in str(exc):
+                        raise
 
 
 def _malformed(kind: str) -> str:
@@ -291,23 +311,36 @@ class SQLiteBroker(Broker):
             [(until, *_split(ack_id)) for ack_id in ack_ids],
         )
 
-    def quarantine(self, ack_id: str, reason: str) -> None:
+    def quarantine(self, ack_id: str, reason: str, attempts: int = 0, last_error: str = "") -> None:
         """Move the message to the dead-letter table."""
         row, token = _split(ack_id)
         with self.db.write() as conn:
             conn.execute(
-                "INSERT INTO qframe_dead (id, queue, payload, reason, created) "
-                "SELECT id, queue, CAST(payload AS BLOB), ?, ? FROM qframe_queue WHERE id = ? AND token = ?",
-                (reason, time.time(), row, token),
+                "INSERT OR REPLACE INTO qframe_dead "
+                "(id, queue, payload, reason, created, attempts, last_error) "
+                "SELECT id, queue, CAST(payload AS BLOB), ?, ?, ?, ? FROM qframe_queue "
+                "WHERE id = ? AND token = ?",
+                (reason, time.time(), attempts, last_error, row, token),
             )
             conn.execute("DELETE FROM qframe_queue WHERE id = ? AND token = ?", (row, token))
 
-    def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        """The quarantined messages of this queue."""
+    def dead_letters(self) -> list[DeadLetter]:
+        """The quarantined messages of this queue, oldest first."""
         rows = self.db.execute(
-            "SELECT id, reason, payload FROM qframe_dead WHERE queue = ? ORDER BY id", (self.queue,)
+            "SELECT id, reason, payload, attempts, last_error, created FROM qframe_dead "
+            "WHERE queue = ? ORDER BY id",
+            (self.queue,),
         )
-        return [(str(row), reason, payload) for row, reason, payload in rows]
+        return [DeadLetter(str(row), *rest) for row, *rest in rows]
+
+    def remove_dead_letters(self, message_ids: Sequence[str]) -> int:
+        """Delete these dead letters of this queue."""
+        rows = [int(m) for m in message_ids if m.isdigit()]
+        with self.db.write() as conn:
+            return sum(
+                conn.execute("DELETE FROM qframe_dead WHERE queue = ? AND id = ?", (self.queue, row)).rowcount
+                for row in rows
+            )
 
     def queue_size(self) -> int:
         """Messages not leased now."""
@@ -425,20 +458,41 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         )
         return [row[0] for row in rows]
 
-    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
+    def quarantine(
+        self,
+        queue: str,
+        message_id: str,
+        reason: str,
+        payload: bytes,
+        attempts: int = 0,
+        last_error: str = "",
+    ) -> None:
         """Keep a message aside in ``qframe_quarantine``."""
         self.db.execute(
-            "INSERT OR REPLACE INTO qframe_quarantine VALUES (?, ?, ?, ?, ?)",
-            (queue, message_id, reason, payload, time.time()),
+            "INSERT OR REPLACE INTO qframe_quarantine "
+            "(queue, message_id, reason, payload, created, attempts, last_error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (queue, message_id, reason, payload, time.time(), attempts, last_error),
         )
 
-    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The messages kept aside for ``queue``, oldest first."""
         rows = self.db.execute(
-            "SELECT message_id, reason, payload FROM qframe_quarantine WHERE queue = ? ORDER BY created",
+            "SELECT message_id, reason, payload, attempts, last_error, created FROM qframe_quarantine "
+            "WHERE queue = ? ORDER BY created",
             (queue,),
         )
-        return [(message_id, reason, payload) for message_id, reason, payload in rows]
+        return [DeadLetter(*row) for row in rows]
+
+    def remove_dead_letters(self, queue: str, message_ids: Sequence[str]) -> int:
+        """Delete these messages kept aside for ``queue``."""
+        with self.db.write() as conn:
+            return sum(
+                conn.execute(
+                    "DELETE FROM qframe_quarantine WHERE queue = ? AND message_id = ?", (queue, message_id)
+                ).rowcount
+                for message_id in message_ids
+            )
 
     # -- schedules -------------------------------------------------------------------------
     def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:

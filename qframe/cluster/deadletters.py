@@ -10,32 +10,57 @@ it comes back after its lease and is quarantined again (idempotently, by message
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 from qframe.brokers.base import Broker, Message
 from qframe.errors import StoreError
-from qframe.stores.base import DeadLetterStore, Store
+from qframe.stores.base import DeadLetter, DeadLetterStore, Store
 
 #: A store, or a callable that opens one on demand (closed again after use).
 StoreSource = Store | Callable[[], Store]
 
 
-def quarantine(broker: Broker, store: StoreSource, message: Message, reason: str) -> None:
-    """Move ``message`` aside with ``reason``: on the broker if it keeps dead letters, else in the store."""
+def quarantine(
+    broker: Broker,
+    store: StoreSource,
+    message: Message,
+    reason: str,
+    attempts: int | None = None,
+    last_error: str = "",
+) -> DeadLetter:
+    """Move ``message`` aside with ``reason``: on the broker if it keeps dead letters, else in the store.
+
+    ``attempts`` defaults to the delivery's count. Returns the letter as kept (``dead_at``
+    as seen here), for the ``qframe_task_dead_lettered`` hook.
+    """
+    attempts = message.attempts if attempts is None else attempts
+    letter = DeadLetter(message.message_id, reason, message.payload, attempts, last_error, time.time())
     if broker.has_dead_letters:
-        broker.quarantine(message.ack_id, reason)
-        return
+        broker.quarantine(message.ack_id, reason, attempts, last_error)
+        return letter
     with _dead_letter_store(store) as target:
-        target.quarantine(broker.queue, message.message_id, reason, message.payload)
+        target.quarantine(broker.queue, message.message_id, reason, message.payload, attempts, last_error)
     broker.ack(message.ack_id)
+    return letter
 
 
-def list_dead_letters(broker: Broker, store: StoreSource) -> list[tuple[str, str, bytes]]:
-    """The dead letters of ``broker``'s queue as ``(message_id, reason, payload)``, wherever they are kept."""
+def list_dead_letters(broker: Broker, store: StoreSource) -> list[DeadLetter]:
+    """The dead letters of ``broker``'s queue, wherever they are kept."""
     if broker.has_dead_letters:
         return broker.dead_letters()
     with _dead_letter_store(store) as target:
         return target.dead_letters(broker.queue)
+
+
+def remove_dead_letters(broker: Broker, store: StoreSource, message_ids: Sequence[str]) -> int:
+    """Forget these dead letters of ``broker``'s queue, wherever they are kept; return how many existed."""
+    if not message_ids:
+        return 0
+    if broker.has_dead_letters:
+        return broker.remove_dead_letters(message_ids)
+    with _dead_letter_store(store) as target:
+        return target.remove_dead_letters(broker.queue, message_ids)
 
 
 @contextlib.contextmanager

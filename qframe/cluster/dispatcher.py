@@ -119,7 +119,7 @@ class Dispatcher:
             self.send(conn, ("tasks", work))
 
     def exhausted(self, delivery: Delivery) -> bool:
-        """Record a delivery past its max_attempts as failed instead of running it again."""
+        """Record a delivery past its max_attempts as failed, and dead, instead of running it again."""
         attempts = delivery.message.attempts
         if attempts_left(attempts - 1, delivery.header.max_attempts, self.config):
             return False
@@ -128,6 +128,7 @@ class Dispatcher:
             delivery,
             f"gave up after {limit} attempts: the task never finished "
             "(its worker died or its lease ran out each time)",
+            dead_limit=limit,
         )
         return True
 
@@ -151,7 +152,7 @@ class Dispatcher:
         elif not attempts_left(attempts, running.header.max_attempts, self.config):
             limit = attempt_limit(running.header.max_attempts, self.config)
             reason = f"its worker died on each of {attempts} attempts (max_attempts={limit})"
-            self.outbox.fail(running, reason)
+            self.outbox.fail(running, reason, dead_limit=limit)
         else:
             log.warning(
                 "%s died while running message %s; handed back to the broker",

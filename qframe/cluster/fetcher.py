@@ -19,6 +19,7 @@ from qframe.cluster.screening import screen
 from qframe.config import Config
 from qframe.drivers import make_store
 from qframe.errors import BrokerError
+from qframe.hooks import Hooks
 from qframe.serialize import Codec
 
 log = logging.getLogger("qframe")
@@ -45,6 +46,7 @@ class Fetcher:
         codec: Codec,
         make_broker: Callable[[], Broker],
         arrived: Callable[[], None],
+        hooks: Hooks | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -52,6 +54,8 @@ class Fetcher:
         self.codec = codec
         self.make_broker = make_broker
         self.arrived = arrived
+        #: Told of each message moved to the dead letters (``qframe_task_dead_lettered``).
+        self.hooks = hooks
         #: Where the core keeps dead letters when the broker keeps none (opened only then).
         self.stores = functools.partial(make_store, config)
         self.thread = threading.Thread(target=self.run, name="fetcher", daemon=True)
@@ -112,7 +116,7 @@ class Fetcher:
 
     def check(self, broker: Broker, message: Message) -> Delivery | None:
         """Screen a message: a delivery to hand out, or None once it is in the dead letters."""
-        return screen(broker, self.stores, self.codec, message)
+        return screen(broker, self.stores, self.codec, message, self.hooks)
 
     def join(self, timeout: float) -> None:
         """Wait for the thread to finish after a stop."""

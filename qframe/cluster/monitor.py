@@ -21,6 +21,7 @@ from qframe.cluster.retries import enqueue_again
 from qframe.cluster.unsaved import Unsaved
 from qframe.drivers import make_broker, make_store
 from qframe.processes import Channel
+from qframe.stores.base import DeadLetter
 from qframe.task import Task, TaskResult, resolve
 
 log = logging.getLogger("qframe")
@@ -103,6 +104,7 @@ class Monitor:
         if self.outage:
             log.info("%s reached the store again", self.name)
             self.outage = False
+        letters: list[DeadLetter] = []
         try:
             for o in outcomes:
                 if o.settle == "retry" and o.payload is not None:
@@ -115,17 +117,29 @@ class Monitor:
             for o in outcomes:
                 if o.settle == "nack":
                     self.broker.nack(o.ack_id)
-                elif o.settle == "quarantine":
-                    log.error("moved delivery %s to dead letters: %s", o.ack_id, o.reason)
-                    assert o.message is not None  # every quarantine outcome carries its delivery
-                    quarantine(self.broker, self.store, o.message, o.reason)
+                elif o.settle in ("quarantine", "dead"):
+                    letters.append(self.set_aside(o))
         except Exception as exc:
             log.error(
                 "could not settle %d deliveries (their leases will return them): %s", len(outcomes), exc
             )
+        for letter in letters:
+            self.hooks.task_dead_lettered(self.broker.queue, letter)
         for o in outcomes:
             if o.blob is not None and (self.listening or o.hook):
                 self.call_hooks(o, TaskResult.from_dict(self.codec.decode(o.blob)))
+
+    def set_aside(self, outcome: Outcome) -> DeadLetter:
+        """Move a quarantine or dead outcome's delivery to the dead letters (after its failure was saved)."""
+        assert outcome.message is not None  # every quarantine and dead outcome carries its delivery
+        if outcome.settle == "dead":
+            attempts = outcome.meta.attempts if outcome.meta is not None else outcome.message.attempts
+            log.error("moved message %s to dead letters: %s", outcome.message.message_id, outcome.reason)
+            return quarantine(
+                self.broker, self.store, outcome.message, outcome.reason, attempts, outcome.last_error
+            )
+        log.error("moved delivery %s to dead letters: %s", outcome.ack_id, outcome.reason)
+        return quarantine(self.broker, self.store, outcome.message, outcome.reason)
 
     def call_hooks(self, outcome: Outcome, result: TaskResult) -> None:
         """Fire the outcome hooks and the task's own hook for one result."""

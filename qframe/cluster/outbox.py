@@ -1,7 +1,9 @@
 """The pusher's outbox: failure records it writes itself, sent to the monitor in batches.
 
 The pusher records a task as failed when it will not run again: it timed out, its worker
-died on its last attempt, or it was delivered more often than ``max_attempts``.
+died on its last attempt, or it was delivered more often than ``max_attempts``. The last
+two are past ``max_attempts``: their failure is saved and their delivery moved to the dead
+letters (``dead_limit``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from qframe.cluster.deliveries import Delivery
-from qframe.cluster.outcome import Outcome, outcome
+from qframe.cluster.outcome import Outcome, dead, outcome
 from qframe.config import Config
 from qframe.processes import Channel
 from qframe.serialize import Codec
@@ -31,8 +33,14 @@ class Outbox:
         self.pending: list[Outcome] = []
         self.monitor: Channel | None = None
 
-    def fail(self, delivery: Delivery, reason: str, timed_out: float | None = None) -> None:
-        """Queue a failure record for a delivery that will not run (again)."""
+    def fail(
+        self, delivery: Delivery, reason: str, timed_out: float | None = None, dead_limit: int = 0
+    ) -> None:
+        """Queue a failure record for a delivery that will not run (again).
+
+        With ``dead_limit`` (the task's max_attempts, when it is past them) the delivery
+        goes to the dead letters after the failure is saved, instead of being acknowledged.
+        """
         message = delivery.message
         try:
             task = Task.from_dict(self.codec.decode(message.payload))
@@ -44,7 +52,8 @@ class Outbox:
         task.ack_failure = True
         started = time.time() - (time.monotonic() - delivery.started if delivery.started else 0.0)
         result = TaskResult.of(task, reason, False, started, message.attempts)
-        self.pending.append(outcome(self.results, self.config, task, result, message.ack_id, timed_out))
+        done = outcome(self.results, self.config, task, result, message.ack_id, timed_out)
+        self.pending.append(dead(done, message, reason, dead_limit) if dead_limit else done)
 
     def flush(self) -> None:
         """Send the pending outcomes to the monitor in one message."""

@@ -15,8 +15,9 @@ class Outcome(NamedTuple):
     """What the monitor must do with one delivery: save its result, then settle it."""
 
     ack_id: str
-    #: ``ack``, ``nack`` (another attempt), ``retry`` (ack and enqueue again, delayed) or
-    #: ``quarantine`` (undecodable payload).
+    #: ``ack``, ``nack`` (another attempt), ``retry`` (ack and enqueue again, delayed),
+    #: ``quarantine`` (undecodable payload: no result) or ``dead`` (past max_attempts: the
+    #: failure result is saved, then the delivery is moved to the dead letters).
     settle: str
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
@@ -27,9 +28,9 @@ class Outcome(NamedTuple):
     hook: str | None = None
     #: The timeout in seconds when the task was killed for running past it.
     timed_out: float | None = None
-    #: Why the payload was quarantined.
+    #: Why the payload was quarantined, or the task moved to the dead letters.
     reason: str = ""
-    #: The delivery itself, on a quarantine (its payload may have to be kept in the store).
+    #: The delivery itself, on a quarantine or dead settle (its payload may be kept in the store).
     message: Message | None = None
     #: On a ``retry`` settle: the task's next payload, and the seconds before it is due.
     payload: bytes | None = None
@@ -38,6 +39,8 @@ class Outcome(NamedTuple):
     follow: dict[str, Any] | None = None
     #: An iterator element's final result: ``(iterator id, element count)`` to collate after the save.
     collate: tuple[str, int] | None = None
+    #: On a ``dead`` settle: the last failure's one-line error, kept with the dead letter.
+    last_error: str = ""
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
@@ -47,6 +50,18 @@ def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
     """
     limit = attempt_limit(own_limit, config)
     return not limit or attempts < limit
+
+
+def dead(done: Outcome, message: Message, last_error: str, limit: int) -> Outcome:
+    """``done`` (a final failure) settled as a dead letter: past ``max_attempts`` (``limit``).
+
+    The failure result is still saved (``result()`` answers); the delivery then goes to
+    the dead letters instead of being acknowledged, so it can be requeued.
+    """
+    first_line = last_error.strip().splitlines()[0] if last_error.strip() else ""
+    return done._replace(
+        settle="dead", reason=f"past max_attempts ({limit})", message=message, last_error=first_line
+    )
 
 
 def attempt_limit(own_limit: int | None, config: Config) -> int:

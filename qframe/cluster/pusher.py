@@ -59,6 +59,7 @@ class Pusher:
             context.codec(),
             lambda: make_broker(self.config),
             hub.wake,
+            runtime.hooks,
         )
         self.fetcher.start()
         log.info("%s pushing tasks at %s", self.name, os.getpid())

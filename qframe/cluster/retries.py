@@ -98,3 +98,16 @@ def retried(
     """``done`` turned into a retry when run ``attempt`` of ``task`` failed with a retryable ``error``."""
     delay = retry_delay(task, error, attempt, config)
     return done if delay is None else as_retry(done, codec, task, attempt, delay)
+
+
+def out_of_retries(task: Task, error: BaseException | None, attempt: int, config: Config) -> bool:
+    """Whether run ``attempt`` failed with ``error`` that would go round again, but no attempt is left.
+
+    "Would go round again": a :class:`Retry`, an error of its ``retry_on`` types, or any
+    error with ``ack_failure=False`` (failures redelivered). Such a task is past
+    ``max_attempts``; a plain failure of a task without retries is not.
+    """
+    if error is None or attempts_left(attempt, task.max_attempts, config):
+        return False
+    retrying = isinstance(error, Retry) or not task.ack_failure
+    return retrying or isinstance(error, _types(task.retry_on or config.retry_on))

@@ -16,13 +16,20 @@ from qframe.brokers.base import Broker, Message
 from qframe.cluster.deadletters import StoreSource, quarantine
 from qframe.cluster.deliveries import Delivery
 from qframe.errors import SignatureError
+from qframe.hooks import Hooks
 from qframe.serialize import Codec
+from qframe.stores.base import DeadLetter
 
 log = logging.getLogger("qframe")
 
 
-def screen(broker: Broker, store: StoreSource, codec: Codec, message: Message) -> Delivery | None:
-    """The message as a delivery to hand out, or None once it was moved to the dead letters."""
+def screen(
+    broker: Broker, store: StoreSource, codec: Codec, message: Message, hooks: Hooks | None = None
+) -> Delivery | None:
+    """The message as a delivery to hand out, or None once it was moved to the dead letters.
+
+    ``hooks`` get ``qframe_task_dead_lettered`` for a message moved aside.
+    """
     if message.malformed:
         reason = f"malformed entry: {message.malformed}"
     elif not isinstance(message.payload, bytes):
@@ -40,20 +47,26 @@ def screen(broker: Broker, store: StoreSource, codec: Codec, message: Message) -
         broker.queue,
         reason,
     )
-    set_aside(broker, store, message, reason)
+    letter = set_aside(broker, store, message, reason)
+    if letter is not None and hooks is not None:
+        hooks.task_dead_lettered(broker.queue, letter)
     return None
 
 
-def set_aside(broker: Broker, store: StoreSource, message: Message, reason: str) -> None:
-    """Quarantine ``message``; if that fails, log it: its lease brings it back for another try."""
+def set_aside(broker: Broker, store: StoreSource, message: Message, reason: str) -> DeadLetter | None:
+    """Quarantine ``message`` and return its letter; if that fails, log it and return None.
+
+    Its lease then brings the message back for another try.
+    """
     if not isinstance(message.payload, bytes):
         message = dataclasses.replace(message, payload=as_bytes(message.payload))
     try:
-        quarantine(broker, store, message, reason)
+        return quarantine(broker, store, message, reason)
     except Exception as exc:  # an outage or a driver bug: neither may stop the fetcher
         log.error(
             "could not move message %s aside (it comes back after its lease): %s", message.message_id, exc
         )
+        return None
 
 
 def as_bytes(payload: object) -> bytes:

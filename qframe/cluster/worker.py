@@ -14,8 +14,8 @@ from typing import Any
 from qframe.brokers.base import Message
 from qframe.cluster.context import Context, Runtime, boot
 from qframe.cluster.mailbox import Mailbox
-from qframe.cluster.outcome import Outcome, outcome
-from qframe.cluster.retries import retried
+from qframe.cluster.outcome import Outcome, attempt_limit, dead, outcome
+from qframe.cluster.retries import out_of_retries, retried
 from qframe.config import Config
 from qframe.current import CurrentTask, reset_current, set_current
 from qframe.hooks import Hooks
@@ -116,7 +116,12 @@ def execute(
         reset_current(token)
     result = TaskResult.of(task, value, success, started, attempt)
     hooks.post_execute(task, result)
-    return retried(outcome(results, config, task, result, ack_id), codec, config, task, error, attempt)
+    done = retried(outcome(results, config, task, result, ack_id), codec, config, task, error, attempt)
+    if done.settle == "ack" and out_of_retries(task, error, attempt, config):
+        delivery = Message(ack_id, envelope, attempts, message_id)
+        last_error = f"{type(error).__name__}: {error}"
+        done = dead(done, delivery, last_error, attempt_limit(task.max_attempts, config))
+    return done
 
 
 @functools.lru_cache(maxsize=1024)

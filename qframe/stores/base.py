@@ -22,6 +22,22 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
+class DeadLetter(NamedTuple):
+    """A message moved aside, with why."""
+
+    message_id: str
+    #: Why it was moved aside, e.g. "bad signature", "past max_attempts (3)".
+    reason: str
+    #: The message as it was on the broker (signed bytes).
+    payload: bytes
+    #: Deliveries or runs it had.
+    attempts: int = 0
+    #: The last failure's one-line error, "" if none.
+    last_error: str = ""
+    #: Epoch seconds when it was moved aside.
+    dead_at: float = 0.0
+
+
 class ResultMeta(NamedTuple):
     """The indexed fields of a saved result (a tuple: it crosses process boundaries often)."""
 
@@ -171,9 +187,24 @@ class DeadLetterStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
-        """Keep a message of ``queue`` aside with ``reason``; the same id again replaces it."""
+    def quarantine(
+        self,
+        queue: str,
+        message_id: str,
+        reason: str,
+        payload: bytes,
+        attempts: int = 0,
+        last_error: str = "",
+    ) -> None:
+        """Keep a message of ``queue`` aside with ``reason``; the same id again replaces it.
+
+        The store sets the letter's ``dead_at`` to now.
+        """
 
     @abc.abstractmethod
-    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
-        """The messages kept aside for ``queue`` as ``(message_id, reason, payload)``, in any order."""
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """The messages kept aside for ``queue``, in any order."""
+
+    @abc.abstractmethod
+    def remove_dead_letters(self, queue: str, message_ids: Sequence[str]) -> int:
+        """Forget these dead letters of ``queue``; return how many of them existed."""

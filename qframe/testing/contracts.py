@@ -33,7 +33,7 @@ import pytest
 
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError
-from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store
+from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store
 from qframe.stores.delays import DelayStore
 from qframe.testing.malformed import MalformedEntriesContract
 
@@ -301,7 +301,30 @@ class BrokerContract(MalformedEntriesContract):
         message_id = broker.enqueue(b"tampered")
         [message] = dequeue_all(broker, 1)
         broker.quarantine(message.ack_id, "bad signature")
-        assert (message_id, "bad signature", b"tampered") in broker.dead_letters()
+        assert (message_id, "bad signature", b"tampered") in [d[:3] for d in broker.dead_letters()]
+
+    def test_a_dead_letter_keeps_its_attempts_last_error_and_when_it_died(self, broker: Broker) -> None:
+        require_flag(broker, "has_dead_letters")
+        message_id = broker.enqueue(b"task")
+        [message] = dequeue_all(broker, 1)
+        before = time.time()
+        broker.quarantine(message.ack_id, "past max_attempts (3)", 3, "ValueError: no luck")
+        [letter] = [d for d in broker.dead_letters() if d.message_id == message_id]
+        assert letter == DeadLetter(
+            message_id, "past max_attempts (3)", b"task", 3, "ValueError: no luck", letter.dead_at
+        )
+        assert before - 5 <= letter.dead_at <= time.time() + 5  # a server clock may differ a little
+
+    def test_removed_dead_letters_are_gone_and_counted(self, broker: Broker) -> None:
+        require_flag(broker, "has_dead_letters")
+        first, second = broker.enqueue(b"one"), broker.enqueue(b"two")
+        for message in dequeue_all(broker, 2):
+            broker.quarantine(message.ack_id, "bad signature")
+        assert broker.remove_dead_letters([first, "no-such-letter"]) == 1
+        assert [d.message_id for d in broker.dead_letters()] == [second]
+        assert broker.remove_dead_letters([first]) == 0
+        assert broker.remove_dead_letters([second]) == 1
+        assert broker.dead_letters() == []
 
     def test_queues_are_separate(self, broker: Broker, broker_factory: BrokerFactory) -> None:
         other = broker_factory(f"other-{uuid.uuid4().hex[:8]}", 30.0)
@@ -659,16 +682,28 @@ class DeadLetterStoreContract:
         assert dead_letter_store.dead_letters(queue) == []
         dead_letter_store.quarantine(queue, "m-1", "bad signature", b"tampered")
         dead_letter_store.quarantine(queue, "m-2", "undecodable payload", b"\x00\xff")
-        assert sorted(dead_letter_store.dead_letters(queue)) == [
+        assert sorted(letter[:3] for letter in dead_letter_store.dead_letters(queue)) == [
             ("m-1", "bad signature", b"tampered"),
             ("m-2", "undecodable payload", b"\x00\xff"),
         ]
 
+    def test_a_dead_letter_keeps_its_attempts_last_error_and_when_it_died(
+        self, dead_letter_store: DeadLetterStore
+    ) -> None:
+        queue = f"dead-{uuid.uuid4().hex[:10]}"
+        before = time.time()
+        dead_letter_store.quarantine(queue, "m-1", "past max_attempts (2)", b"p", 2, "KeyError: 'x'")
+        [letter] = dead_letter_store.dead_letters(queue)
+        assert letter == DeadLetter("m-1", "past max_attempts (2)", b"p", 2, "KeyError: 'x'", letter.dead_at)
+        assert before - 5 <= letter.dead_at <= time.time() + 5  # a server clock may differ a little
+
     def test_the_same_message_again_is_kept_once(self, dead_letter_store: DeadLetterStore) -> None:
         queue = f"dead-{uuid.uuid4().hex[:10]}"
         dead_letter_store.quarantine(queue, "m-1", "first", b"p")
-        dead_letter_store.quarantine(queue, "m-1", "again", b"p")
-        assert dead_letter_store.dead_letters(queue) == [("m-1", "again", b"p")]
+        dead_letter_store.quarantine(queue, "m-1", "again", b"p", 4, "boom")
+        assert [letter[:5] for letter in dead_letter_store.dead_letters(queue)] == [
+            ("m-1", "again", b"p", 4, "boom")
+        ]
 
     def test_dead_letters_are_kept_per_queue(
         self, dead_letter_store: DeadLetterStore, store_factory: StoreFactory
@@ -678,10 +713,23 @@ class DeadLetterStoreContract:
         reader = store_factory()
         assert isinstance(reader, DeadLetterStore)
         try:
-            assert reader.dead_letters(one) == [("m-1", "r", b"one")]
+            assert [letter[:3] for letter in reader.dead_letters(one)] == [("m-1", "r", b"one")]
             assert reader.dead_letters(two) == []
         finally:
             reader.close()
+
+    def test_removed_dead_letters_are_gone_and_counted_in_their_queue_only(
+        self, dead_letter_store: DeadLetterStore
+    ) -> None:
+        one, two = f"dead-{uuid.uuid4().hex[:10]}", f"dead-{uuid.uuid4().hex[:10]}"
+        for queue in (one, two):
+            dead_letter_store.quarantine(queue, "m-1", "r", b"p")
+        dead_letter_store.quarantine(one, "m-2", "r", b"p")
+        assert dead_letter_store.remove_dead_letters(one, ["m-1", "no-such-letter"]) == 1
+        assert [letter.message_id for letter in dead_letter_store.dead_letters(one)] == ["m-2"]
+        assert [letter.message_id for letter in dead_letter_store.dead_letters(two)] == ["m-1"]
+        assert dead_letter_store.remove_dead_letters(one, ["m-1"]) == 0
+        assert dead_letter_store.remove_dead_letters(one, []) == 0
 
 
 class DelayStoreContract:

@@ -306,7 +306,7 @@ class FaultContract:
         cluster = fault_lab.cluster()
         settle(fault_lab)
         dead = wait_until(lambda: (d := fault_lab.dead_letters()) and len(d) >= len(bad) and d, timeout=30)
-        assert sorted(message_id for message_id, _, _ in dead) == sorted(message_ids)
+        assert sorted(letter.message_id for letter in dead) == sorted(message_ids)
         for message_id in message_ids:
             cluster.wait_for(rf"rejected message {message_id} from queue '{fault_lab.name}': ")
         ledger = fault_lab.ledger()

@@ -25,6 +25,7 @@ from qframe.config import load as load_config
 from qframe.drivers import key_file, load, make_broker
 from qframe.errors import SignatureError
 from qframe.serialize import Codec, secret_keys
+from qframe.stores.base import DeadLetter
 from qframe.testing.cluster import ClusterProcess
 from qframe.testing.ledger import Ledger, Verdict, check
 from qframe.testing.servers import ServerProcess
@@ -152,14 +153,14 @@ class FaultLab:
         return len(self._finished)
 
     # -- judging -------------------------------------------------------------------------------
-    def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        """The queue's dead letters as ``(message_id, reason, payload)``, wherever they are kept."""
+    def dead_letters(self) -> list[DeadLetter]:
+        """The queue's dead letters, wherever they are kept."""
         return list_dead_letters(self.broker, self.client.store)
 
     def dead_task_ids(self) -> list[str]:
         """Task ids of dead letters whose payload carries a valid signature (others are never decoded)."""
         codec, ids = self.codec(), []
-        for _, _, payload in self.dead_letters():
+        for payload in (letter.payload for letter in self.dead_letters()):
             with contextlib.suppress(SignatureError):
                 codec.verify(payload)
                 with contextlib.suppress(Exception):  # signed but undecodable: it names no task

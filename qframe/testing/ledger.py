@@ -10,8 +10,9 @@ Loaded into every cluster process as a hook plugin (``plugin_modules =
 
 :func:`check` reads the ledger beside the store and the dead letters and returns a
 :class:`Verdict`: every enqueued task must end with exactly one final record (a success,
-a failure or a dead letter), none may be lost, and no success may be overwritten (a task
-one of whose runs returned must not end recorded as a failure).
+a failure or a dead letter; a task past ``max_attempts`` ends with its failure *and* one
+dead letter), none may be lost, and no success may be overwritten (a task one of whose
+runs returned must not end recorded as a failure).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Verdict:
     tasks: int
     #: No final record at all: no result, no dead letter.
     lost: list[str]
-    #: More than one final record: listed twice in its group, or a result and a dead letter.
+    #: More than one final record: listed twice in its group, two dead letters, or a success
+    #: and a dead letter (a failure beside one dead letter is a task past max_attempts).
     duplicated: list[str]
     #: A run returned, yet the final record is a failure (a success overwritten or dropped).
     false_failures: list[str]
@@ -107,7 +109,7 @@ class Verdict:
     saved_twice: list[str]
     #: Final records that are failures (a true failure: raised, timed out, out of attempts).
     failed: list[str]
-    #: Moved to dead letters instead of a result.
+    #: Moved to dead letters (a task past max_attempts also has its failure record).
     dead_lettered: list[str]
 
     @property
@@ -144,7 +146,7 @@ def check(
         result = results.get(task_id)
         if result is None and not dead[task_id]:
             lost.append(task_id)
-        elif max(listings[task_id], result is not None) + dead[task_id] > 1:
+        elif listings[task_id] > 1 or dead[task_id] > 1 or (dead[task_id] and result and result.success):
             duplicated.append(task_id)
         if result is None:
             continue

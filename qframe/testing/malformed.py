@@ -117,7 +117,7 @@ class MalformedEntriesContract:
         delivered = [d.message.payload for d in deliveries.waiting]
         assert arrived, f"only {len(delivered)} of {len(good)} good messages were delivered"
         assert sorted(delivered) == sorted(good)
-        reasons = [reason for _, reason, _ in list_dead_letters(broker, stores)]
+        reasons = [letter.reason for letter in list_dead_letters(broker, stores)]
         assert len(reasons) == len(fragments), f"dead letters: {reasons}"
         assert match_reasons(fragments, reasons) == [], f"dead letters: {reasons}"
         assert "cannot reach the broker" not in caplog.text

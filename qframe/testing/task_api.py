@@ -2,7 +2,8 @@
 
 A plugin's tests subclass :class:`TaskApiContract` and provide a ``task_lab`` fixture: an
 object with ``configure(**options)`` (``QFRAME_*`` settings for clusters started later and
-for the client), ``client`` (a :class:`~qframe.client.Client` with those settings),
+for the client), ``env`` (those settings, for ``qframe`` commands run as subprocesses),
+``client`` (a :class:`~qframe.client.Client` with those settings),
 ``cluster()`` (start a ``qframe cluster`` subprocess and wait until it runs; the fixture
 kills it at the end) and ``runs(kind)`` (the lines the tasks of :mod:`qframe.testing.tasks`
 wrote to ``$QFRAME_TEST_LOG``, split into fields)::
@@ -16,8 +17,12 @@ wrote to ``$QFRAME_TEST_LOG``, split into fields)::
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -39,6 +44,10 @@ class TaskLab(Protocol):
     @property
     def client(self) -> Client:
         """A producer with the clusters' settings."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The ``QFRAME_*`` settings of the queue, for ``qframe`` commands run as subprocesses."""
 
     def configure(self, **options: object) -> None:
         """Set ``QFRAME_*`` options for clusters started later and for the client."""
@@ -214,6 +223,37 @@ class TaskApiContract:
         record = final(task_lab.client, iter_id, lambda r: r.success)
         assert record.result == [1, 2]
         assert cluster.stop() == 0
+
+    @pytest.mark.timeout(180)
+    def test_a_task_past_max_attempts_is_a_dead_letter_and_dlq_requeue_runs_it_again(
+        self, task_lab: TaskLab, tmp_path: Path
+    ) -> None:
+        marker = tmp_path / "fixed"
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.until_marker", str(marker), retry_on=ValueError, max_attempts=2, retry_delay=0
+        )
+        [letter] = wait_until(lambda: task_lab.client.dead_letters(), timeout=60)
+        assert (letter.reason, letter.attempts) == ("past max_attempts (2)", 2)
+        assert letter.last_error == f"ValueError: marker {marker} is not there yet"
+        failed = task_lab.client.fetch(task_id)
+        assert failed is not None and not failed.success and failed.attempts == 2  # result() answers too
+        marker.write_text("fixed")
+        requeue = subprocess.run(
+            [sys.executable, "-m", "qframe", "dlq", "requeue", "--all"],
+            cwd=tmp_path,
+            env={**os.environ, **task_lab.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert requeue.returncode == 0, requeue.stderr
+        assert "requeued 1 dead letters" in requeue.stdout
+        record = final(task_lab.client, task_id, lambda r: r.success)
+        assert (record.result, record.attempts) == ("fixed", 1)  # fresh attempts
+        assert task_lab.client.dead_letters() == []
+        assert cluster.stop() == 0
+        assert [row[2] for row in task_lab.runs("until_marker")] == ["1", "2", "1"]
 
     @pytest.mark.timeout(120)
     def test_an_async_task_object_runs_with_the_options_set_on_it(self, task_lab: TaskLab) -> None:

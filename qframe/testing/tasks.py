@@ -114,3 +114,14 @@ def asks_retry(tag: str, countdown: float) -> int:
     if task.attempt == 1:
         task.retry(countdown=countdown)
     return task.attempt
+
+
+def until_marker(path: str) -> str:
+    """Record the run (attempt); raise ValueError until the file ``path`` exists, then return "fixed"."""
+    from qframe.current import current_task
+
+    task = current_task()
+    record("until_marker", path, task.attempt if task is not None else 0)
+    if not os.path.exists(path):
+        raise ValueError(f"marker {path} is not there yet")
+    return "fixed"

@@ -126,3 +126,15 @@ def qframe_execute_task(task: Any) -> Any:
 def wrap_collect_status(stat: Any) -> Any:
     values = yield
     return [*values, {"wrapped": True}]
+
+
+@hookimpl
+def qframe_task_dead_lettered(queue: str, letter: Any) -> None:
+    write(
+        "qframe_task_dead_lettered",
+        queue=queue,
+        message_id=letter.message_id,
+        reason=letter.reason,
+        attempts=letter.attempts,
+        last_error=letter.last_error,
+    )

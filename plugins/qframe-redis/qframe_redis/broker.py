@@ -8,7 +8,7 @@ Layout of queue ``default`` with the default prefix (one hash tag, so one cluste
     qframe:{default}:released      hash  id -> deliveries handed back unstarted (not attempts)
     qframe:{default}:leased        zset  id -> lease deadline in ms (server clock)
     qframe:{default}:delayed       zset  id -> due time in ms (server clock)
-    qframe:{default}:dead          hash  id -> quarantine reason
+    qframe:{default}:dead          hash  id -> JSON of reason, attempts, last error, time
     qframe:{default}:dead:payload  hash  id -> payload of a quarantined message
 
 Cluster heartbeats are the store's (:class:`qframe_redis.store.RedisStore`), not the broker's.
@@ -27,12 +27,14 @@ from redis.cluster import RedisCluster
 
 from qframe.brokers.base import Broker, Message
 from qframe.errors import ConfigError
+from qframe.stores.base import DeadLetter
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
     Client,
     block_cap,
     redacted,
 )
+from qframe_redis.letters import letter_fields, read_letter
 from qframe_redis.scripts import BROKER_SCRIPTS, Link
 
 #: Longest single blocking call inside ``dequeue`` (seconds), so that due delayed
@@ -214,26 +216,37 @@ class RedisBroker(Broker):
             with self._errors():
                 self._run("touch", ("leased", "attempts"), [self._lease_ms, *args])
 
-    def quarantine(self, ack_id: str, reason: str) -> None:
+    def quarantine(self, ack_id: str, reason: str, attempts: int = 0, last_error: str = "") -> None:
         """Move the message of this delivery to the queue's dead letters with ``reason``."""
         parts = _split_ack_id(ack_id)
         if parts is not None:
             with self._errors():
                 keys = ("leased", "msg", "attempts", "dead", "dead:payload", "released")
-                self._run("quarantine", keys, (*parts, reason))
+                self._run("quarantine", keys, (*parts, letter_fields(reason, attempts, last_error)))
 
-    def dead_letters(self) -> list[tuple[str, str, bytes]]:
-        """The quarantined messages of this queue as ``(message_id, reason, payload)``."""
+    def dead_letters(self) -> list[DeadLetter]:
+        """The quarantined messages of this queue (hash order: no promised order)."""
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.hgetall(self.keys["dead"])
             pipe.hgetall(self.keys["dead:payload"])
-            reasons, payloads = pipe.execute()
+            values, payloads = pipe.execute()
         return [
-            (_text(message_id), _text(reason), bytes(payloads[message_id]))
-            for message_id, reason in reasons.items()
+            read_letter(message_id, value, payloads[message_id])
+            for message_id, value in values.items()
             if message_id in payloads
         ]
+
+    def remove_dead_letters(self, message_ids: Sequence[str]) -> int:
+        """Delete these dead letters (fields and payloads) in one transaction."""
+        if not message_ids:
+            return 0
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.keys["dead"], *message_ids)
+            pipe.hdel(self.keys["dead:payload"], *message_ids)
+            removed, _ = pipe.execute()
+        return int(removed)
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _sizes(self) -> tuple[int, int]:

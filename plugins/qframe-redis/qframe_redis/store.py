@@ -15,7 +15,8 @@ final: the save script never replaces it. Held delayed tasks (the
 The store also fills the status and dead-letter roles, under the same hash tag:
 ``{prefix}:{results}:stat:<key>`` (a heartbeat, a string with a PX expiry) listed in the
 registry ``{prefix}:{results}:stats`` (a sorted set of keys by expiry), and, per queue,
-``{prefix}:{results}:dead:<queue>`` (id -> reason) with ``dead-payload:<queue>`` (id -> payload).
+``{prefix}:{results}:dead:<queue>`` (id -> JSON of reason, attempts, last error and time; see
+:mod:`qframe_redis.letters`) with ``dead-payload:<queue>`` (id -> payload).
 It also fills the :class:`~qframe.schedulers.ScheduleStore` role, under the hash tag
 ``{schedules}``: the hash ``{prefix}:{schedules}:all`` (schedule id -> blob) and one string
 ``{prefix}:{schedules}:slot:<id>:<slot>`` per claimed slot, written with ``SET NX PX``.
@@ -32,7 +33,7 @@ from typing import Any, cast
 
 from qframe.errors import StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 from qframe.stores.delays import DelayStore, HeldTask
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
@@ -40,6 +41,7 @@ from qframe_redis.connection import (
     block_cap,
     redacted,
 )
+from qframe_redis.letters import letter_fields, read_letter
 from qframe_redis.scripts import STORE_SCRIPTS, Link
 
 #: Results per save script call.
@@ -236,26 +238,45 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         return [bytes(v) for v in values if v is not None]
 
     # -- dead letters ----------------------------------------------------------------------
-    def quarantine(self, queue: str, message_id: str, reason: str, payload: bytes) -> None:
-        """Keep a message of ``queue`` aside (reason and payload in one transaction)."""
+    def quarantine(
+        self,
+        queue: str,
+        message_id: str,
+        reason: str,
+        payload: bytes,
+        attempts: int = 0,
+        last_error: str = "",
+    ) -> None:
+        """Keep a message of ``queue`` aside (its fields and payload in one transaction)."""
         with self._errors():
             pipe = self.client.pipeline(transaction=True)
-            pipe.hset(f"{self.base}dead:{queue}", message_id, reason)
+            pipe.hset(f"{self.base}dead:{queue}", message_id, letter_fields(reason, attempts, last_error))
             pipe.hset(f"{self.base}dead-payload:{queue}", message_id, payload)
             pipe.execute()
 
-    def dead_letters(self, queue: str) -> list[tuple[str, str, bytes]]:
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The messages kept aside for ``queue`` (hash order: no promised order)."""
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.hgetall(f"{self.base}dead:{queue}")
             pipe.hgetall(f"{self.base}dead-payload:{queue}")
-            reasons, payloads = pipe.execute()
+            values, payloads = pipe.execute()
         return [
-            (bytes(message_id).decode(), bytes(reason).decode(), bytes(payloads[message_id]))
-            for message_id, reason in reasons.items()
+            read_letter(message_id, value, payloads[message_id])
+            for message_id, value in values.items()
             if message_id in payloads
         ]
+
+    def remove_dead_letters(self, queue: str, message_ids: Sequence[str]) -> int:
+        """Delete these messages kept aside for ``queue`` in one transaction."""
+        if not message_ids:
+            return 0
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(f"{self.base}dead:{queue}", *message_ids)
+            pipe.hdel(f"{self.base}dead-payload:{queue}", *message_ids)
+            removed, _ = pipe.execute()
+        return int(removed)
 
     # -- schedules -----------------------------------------------------------------------
     def claim_slot(self, schedule_id: str, slot: int, owner: str, keep: float = DEFAULT_KEEP) -> bool:

@@ -104,7 +104,7 @@ def test_cluster_store_keeps_every_role_in_one_slot(
         store.set_status(f"node{i}", f"beat{i}".encode(), ttl=5)
     assert sorted(store.statuses()) == [f"beat{i}".encode() for i in range(6)]
     store.quarantine("q", "m1", "bad signature", b"payload")
-    assert store.dead_letters("q") == [("m1", "bad signature", b"payload")]
+    assert [letter[:3] for letter in store.dead_letters("q")] == [("m1", "bad signature", b"payload")]
     keys = _all_keys(store.client, f"{key_prefix}:*")
     assert len({key_slot(k) for k in keys}) == 1
     store.purge()

@@ -296,7 +296,7 @@ def test_malformed_entries_are_dead_letters_and_the_good_tasks_beside_them_run_a
     # Within a third of the lease: a wedged batch would come back only when its lease ran out.
     wait_until(lambda: lab.client.count_group("beside") == 10, timeout=10)
     assert [lab.client.result(task_id) for task_id in first + rest] == list(range(1, 11))
-    reasons = sorted(reason for _, reason, _ in lab.broker.dead_letters())
+    reasons = sorted(letter.reason for letter in lab.broker.dead_letters())
     assert len(reasons) == len(fragments), reasons
     assert all(any(fragment in reason for reason in reasons) for fragment in fragments), reasons
     assert all(reason.startswith("malformed entry: ") for reason in reasons), reasons

@@ -14,7 +14,7 @@ import pytest
 
 from qframe.brokers.base import Broker
 from qframe.errors import StoreError
-from qframe.stores.base import Store, Tally
+from qframe.stores.base import DeadLetter, Store, Tally
 from qframe.testing import (
     BrokerContract,
     DeadLetterStoreContract,
@@ -279,6 +279,16 @@ def test_dead_letters_live_under_the_store_hash_tag(
         f"{key_prefix}:{{results}}:dead-payload:q".encode(),
         f"{key_prefix}:{{results}}:dead:q".encode(),
     ]
+
+
+def test_a_dead_letter_written_by_an_older_version_is_read_as_its_reason(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    store = RedisStore(redis_url, prefix=key_prefix)
+    cleanup.append(store)
+    store.client.hset(f"{key_prefix}:{{results}}:dead:q", "m1", "bad signature")
+    store.client.hset(f"{key_prefix}:{{results}}:dead-payload:q", "m1", b"payload")
+    assert store.dead_letters("q") == [DeadLetter("m1", "bad signature", b"payload")]
 
 
 def test_an_unreachable_store_raises_store_error_in_one_line() -> None:

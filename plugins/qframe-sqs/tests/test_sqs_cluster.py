@@ -21,6 +21,7 @@ from qframe.config import load as load_config
 from qframe.errors import PayloadTooLarge
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.task_api import TaskApiContract
 from qframe_sqs import SqsBroker, SqsFifoBroker
 from tests.conftest import MotoServer
 
@@ -204,3 +205,17 @@ def test_a_missing_queue_with_create_queue_false_stops_the_start_with_one_line_a
     cluster.wait_for(rf"sqs queue {lab.name} at .*: the queue does not exist")
     assert "cannot reach the broker" not in cluster.log  # refused at once, not retried
     assert "Traceback" not in cluster.log
+
+
+class TestSqsDeadLetters:
+    """SQS keeps no dead letters of qframe's kind: a task past max_attempts goes to the store's,
+    and ``qframe dlq requeue`` runs it again (the shared test of :class:`TaskApiContract`)."""
+
+    @pytest.fixture
+    def task_lab(self, lab: SqsLab) -> SqsLab:
+        """A fresh SQS queue with its results and dead letters in SQLite."""
+        return lab
+
+    test_a_task_past_max_attempts_is_a_dead_letter_and_dlq_requeue_runs_it_again = (
+        TaskApiContract.test_a_task_past_max_attempts_is_a_dead_letter_and_dlq_requeue_runs_it_again
+    )

@@ -1,4 +1,4 @@
--- KEYS: leased, msg, attempts, dead, dead_payload, released   ARGV: id, token, reason
+-- KEYS: leased, msg, attempts, dead, dead_payload, released   ARGV: id, token, letter fields (JSON)
 local id = ARGV[1]
 if not held(KEYS[1], KEYS[3], id, ARGV[2]) then return 0 end
 local payload = redis.call('HGET', KEYS[2], id)

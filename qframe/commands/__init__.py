@@ -1,0 +1,1 @@
+"""Command groups of the ``qframe`` command line, one module each, added to ``qframe.cli.cli``."""
