@@ -8,7 +8,7 @@ from qframe.brokers.base import Message
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.stores.base import ResultMeta
-from qframe.task import Task, TaskResult
+from qframe.task import Task, TaskResult, kept
 
 
 class Outcome(NamedTuple):
@@ -21,7 +21,7 @@ class Outcome(NamedTuple):
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
     blob: bytes | None = None
-    #: Whether the result goes to the store: the task's ``save`` option, and always for a failure.
+    #: Whether the result goes to the store (:func:`qframe.task.kept`): ``save``, a failure, ``cached``.
     save: bool = True
     #: Dotted path of the task's own hook, called with the result after saving.
     hook: str | None = None
@@ -76,12 +76,12 @@ def outcome(
         and not task.ack_failure
         and attempts_left(result.attempts, task.max_attempts, config)
     )
-    save = task.save or not result.success  # save=False keeps no success; a failure is always kept
+    save = kept(task, result)
     follow = None if retry else next_link(task, result)
     settle = "nack" if retry else "ack"
     collate = (task.group, task.iter_count) if task.iter_count and task.group and not retry else None
     return Outcome(
-        ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow, collate=collate
+        ack_id, settle, task.meta_of(result), blob, save, task.hook, timed_out, follow=follow, collate=collate
     )
 
 
