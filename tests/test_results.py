@@ -14,11 +14,14 @@ from qframe.asynctask import AsyncTask
 from qframe.builtin.sqlite import SQLiteStore
 from qframe.chain import Chain
 from qframe.client import Client
+from qframe.cluster.collate import collate
 from qframe.cluster.hookrunner import HookRunner
 from qframe.cluster.outcome import Outcome
 from qframe.config import load as load_config
 from qframe.drivers import make_store
 from qframe.errors import ConfigError, InvalidArgument
+from qframe.iterate import element_id
+from qframe.task import Task, TaskResult
 from qframe.testing.contracts import make_meta, wait_until
 
 TASKS = "qframe.testing.tasks"
@@ -186,3 +189,15 @@ def test_the_hook_runner_survives_a_raising_call_and_reports_hooks_left_at_close
     assert "test-monitor: the hooks of delivery raises failed: RuntimeError: broken" in messages
     assert any(m.startswith("test-monitor stopped with the hooks of about") for m in messages), messages
     assert called == ["stuck", "waiting"]  # the thread outlived the raising call
+
+
+def test_the_collated_record_of_a_cached_iterator_expires_too(lab: Lab) -> None:
+    client: Client = lab.client
+    iter_id = "ef" * 16
+    for index in range(2):
+        task = Task(f"{TASKS}.inc", (index,), id=element_id(iter_id, index), group=iter_id, iter_count=2)
+        record = TaskResult.of(task, index + 1, True, started=0.0, attempts=1)
+        client.store.save(record.meta, client._results().encode(record.to_dict()))
+    assert collate(client.store, client._results(), iter_id, 2, cached=1.0)
+    assert client.result(iter_id) == [1, 2]
+    wait_until(lambda: client.fetch(iter_id) is None, timeout=30)

@@ -36,8 +36,9 @@ class Outcome(NamedTuple):
     delay: float = 0.0
     #: The next link of the task's chain (:meth:`Task.to_dict` data), enqueued before the ack.
     follow: dict[str, Any] | None = None
-    #: An iterator element's final result: ``(iterator id, element count)`` to collate after the save.
-    collate: tuple[str, int] | None = None
+    #: An iterator element's final result: ``(iterator id, element count, cached seconds)`` to
+    #: collate after the save.
+    collate: tuple[str, int, float] | None = None
 
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
@@ -79,7 +80,9 @@ def outcome(
     save = kept(task, result)
     follow = None if retry else next_link(task, result)
     settle = "nack" if retry else "ack"
-    collate = (task.group, task.iter_count) if task.iter_count and task.group and not retry else None
+    collate = (
+        (task.group, task.iter_count, task.cached) if task.iter_count and task.group and not retry else None
+    )
     return Outcome(
         ack_id, settle, task.meta_of(result), blob, save, task.hook, timed_out, follow=follow, collate=collate
     )
