@@ -96,7 +96,8 @@ class Client:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
 
         Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
-        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``)
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``,
+        ``cached``, the retry options)
         configure the task and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
         instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
         A payload over the broker's ``max_payload`` raises :class:`PayloadTooLarge`; a
