@@ -42,6 +42,7 @@ class AsyncTask:
     countdown = _Option()
     eta = _Option()
     retry_on = _Option()
+    cached = _Option()
 
     def __init__(
         self, func: str | Callable[..., Any], *args: Any, client: Client | None = None, **kwargs: Any

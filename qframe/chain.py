@@ -33,8 +33,11 @@ class Chain:
         save: bool = True,
         continue_on_failure: bool = False,
         client: Client | None = None,
+        cached: bool | float = False,
     ) -> None:
         self.links: list[Link] = list(links)
+        #: Every link's ``cached`` option (``True``: the cluster's ``cache_ttl``; seconds).
+        self.cached = cached
         self.group = group or os.urandom(16).hex()
         self.cluster = cluster
         self.save = save
@@ -61,14 +64,16 @@ class Chain:
             raise InvalidArgument(f"a chain link is (func, args, kwargs), got {link!r}")
         func, args, kwargs = (*link, (), {})[:3]
         kwargs = dict(kwargs)
+        cluster = kwargs.pop("cluster", None) or self.cluster or client.config.name
         return Task(
             func=func_path(func),
             args=tuple(args),
             kwargs=kwargs,
             group=self.group,
-            cluster=kwargs.pop("cluster", None) or self.cluster or client.config.name,
+            cluster=cluster,
             save=self.save,
             continue_on_failure=self.continue_on_failure,
+            cached=client.cache_seconds(self.cached, cluster),
         )
 
     def result(self, wait: float = 0.0) -> list[Any]:
@@ -89,6 +94,7 @@ def async_chain(
     save: bool = True,
     continue_on_failure: bool = False,
     client: Client | None = None,
+    cached: bool | float = False,
 ) -> str:
     """Run ``links`` (``(func, args, kwargs)`` each) one after another; return the chain's group id."""
-    return Chain(links, group, cluster, save, continue_on_failure, client).run()
+    return Chain(links, group, cluster, save, continue_on_failure, client, cached).run()

@@ -174,7 +174,7 @@ def result(ctx: click.Context, task_id: str, wait: float) -> None:
     if record is None:
         click.echo(f"qframe: no result for task {task_id}", err=True)
         sys.exit(1)
-    click.echo(json.dumps(vars(record), indent=2, default=repr))
+    click.echo(json.dumps(record.to_dict(), indent=2, default=repr))
 
 
 @cli.command("dead-letters")

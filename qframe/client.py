@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from qframe.brokers.base import Broker
+from qframe.caching import cache_seconds
 from qframe.config import Config
 from qframe.config import load as load_config
 from qframe.countdown import delay_of
@@ -30,7 +31,7 @@ from qframe.retry_options import retry_fields
 from qframe.serialize import Codec, result_codec, secret_keys
 from qframe.stores.base import DeadLetter, Store
 from qframe.stores.delays import DelayStore
-from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, resolve
+from qframe.task import OPTION_NAMES, Task, TaskResult, func_path, kept, resolve
 from qframe.typos import check_task_keywords, unknown_options
 from qframe.waiting import slices, wait_limit
 
@@ -38,6 +39,8 @@ TaskFunc = str | Callable[..., Any]
 
 #: The message id ``qframe_post_enqueue`` receives for a task held in the store (long delay).
 HELD_PREFIX = "held:"
+#: Seconds between two looks for a result by task name while ``fetch`` waits.
+NAME_POLL = 1.0
 
 
 class Client:
@@ -94,7 +97,8 @@ class Client:
         """Enqueue ``func(*args, **kwargs)`` and return the task id.
 
         Option keywords (``hook``, ``group``, ``timeout``, ``task_name``, ``cluster``,
-        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``)
+        ``save``, ``ack_failure``, ``max_attempts``, ``delay``/``countdown``/``eta``, ``sync``,
+        ``cached``, the retry options)
         configure the task and are never passed to ``func``; pass ``q_options={...}`` to give them to ``func``
         instead. ``sync=True`` runs the task here and now, as Django Q2 does (for tests).
         A payload over the broker's ``max_payload`` raises :class:`PayloadTooLarge`; a
@@ -191,6 +195,7 @@ class Client:
         if callable(func):
             check_task_keywords(func, kwargs)
         hook = options.get("hook")
+        cluster = options.get("cluster") or self.config.name
         task = Task(
             func=func_path(func),
             args=args,
@@ -199,13 +204,20 @@ class Client:
             group=options.get("group"),
             hook=func_path(hook) if hook is not None else None,
             timeout=options.get("timeout"),
-            cluster=options.get("cluster") or self.config.name,
+            cluster=cluster,
             save=options.get("save", True),
             ack_failure=options.get("ack_failure", True),
             max_attempts=options.get("max_attempts"),
+            cached=self.cache_seconds(options.get("cached"), cluster),
             **retry_fields(options),
         )
         return task, options
+
+    def cache_seconds(self, cached: Any, cluster: str | None = None) -> float:
+        """Seconds a result of ``cluster`` is kept for the ``cached`` option (``True``: its ``cache_ttl``)."""
+        if cached is True:
+            return cache_seconds(cached, self.config.for_cluster(cluster or self.config.name).cache_ttl)
+        return cache_seconds(cached, 0.0)
 
     def _run_here(self, task: Task) -> str:
         """Run ``task`` in this process now, save its result, call its hook; re-raise its error."""
@@ -217,9 +229,10 @@ class Client:
         except Exception as exc:
             value, success, error = "".join(traceback.format_exception(exc)).rstrip(), False, exc
         record = TaskResult.of(task, value, success, started, 1)
-        if task.save or not success:  # as in the cluster: save=False keeps no success, every failure
-            self.store.save(record.meta, self._results().encode(record.to_dict()))
+        if kept(task, record):
+            self.store.save(task.meta_of(record), self._results().encode(record.to_dict()))
         if task.hook:
+            record.client = self
             resolve(task.hook)(record)
         if error is not None:
             raise error
@@ -231,17 +244,30 @@ class Client:
 
     # -- results -------------------------------------------------------------------------
     def fetch(self, task_id: str, wait: float = 0.0) -> TaskResult | None:
-        """The result record of a task, waiting up to ``wait`` seconds (-1: no limit); None if not there."""
+        """The result record of a task, waiting up to ``wait`` seconds (-1: no limit); None if not there.
+
+        ``task_id`` may also be a task's name: with no result of that id, the most recent
+        result of that name is returned (a wait looks for the name once a second).
+        """
         limit = wait_limit(wait)
-        blob = self.store.get(task_id) if limit == 0 else None
-        for timeout in slices(limit):
-            blob = self.store.wait(task_id, timeout)
+        blob = self._by_id_or_name(task_id)
+        for timeout in slices(limit, most=NAME_POLL):
             if blob is not None:
                 break
+            blob = self.store.wait(task_id, timeout)
+            if blob is None:
+                blob = self.store.get_by_name(task_id)
         return None if blob is None else self._decode(blob)
 
+    def _by_id_or_name(self, key: str) -> bytes | None:
+        blob = self.store.get(key)
+        return self.store.get_by_name(key) if blob is None else blob
+
     def result(self, task_id: str, wait: float = 0.0) -> Any:
-        """The return value of a task (the error text if it failed), or None if not there."""
+        """The return value of a task (the error text if it failed), or None if not there.
+
+        ``task_id`` may be the task's name, as in :meth:`fetch`.
+        """
         record = self.fetch(task_id, wait)
         return None if record is None else record.result
 
@@ -331,7 +357,9 @@ class Client:
         return self._result_codec
 
     def _decode(self, blob: bytes) -> TaskResult:
-        return TaskResult.from_dict(self._results().decode(blob))
+        record = TaskResult.from_dict(self._results().decode(blob))
+        record.client = self
+        return record
 
     def close(self) -> None:
         """Close this thread's connections."""
@@ -373,12 +401,12 @@ def async_tasks(func: TaskFunc, arguments: Iterable[Sequence[Any]], **options: A
 
 
 def result(task_id: str, wait: float = 0.0) -> Any:
-    """A task's return value; see :meth:`Client.result`."""
+    """A task's return value, by id or name; see :meth:`Client.result`."""
     return default_client().result(task_id, wait)
 
 
 def fetch(task_id: str, wait: float = 0.0) -> TaskResult | None:
-    """A task's result record; see :meth:`Client.fetch`."""
+    """A task's result record, by id or name; see :meth:`Client.fetch`."""
     return default_client().fetch(task_id, wait)
 
 

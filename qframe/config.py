@@ -75,6 +75,10 @@ class Config:
     guard_cycle: float = 0.5
     #: Successful results kept in the store; 0 keeps all, -1 keeps none. Failures are kept.
     save_limit: int = 0
+    #: Apply ``save_limit`` to each ``group``, ``name`` or ``func`` separately; ``None``: to all successes.
+    save_limit_per: str | None = None
+    #: Seconds a result of a task enqueued with ``cached=True`` is kept (Django's cache default, 300).
+    cache_ttl: float = 300.0
     #: Seconds a running task gets to finish at stop before its worker is killed.
     grace: float = 30.0
     #: Seconds a starting cluster keeps trying to reach its broker and store before it gives up.
@@ -363,6 +367,13 @@ def _check(config: Config) -> list[str]:
             f"options 'retry_delay' and 'max_backoff' must be 0 or more, got "
             f"{config.retry_delay} and {config.max_backoff}"
         )
+    if config.save_limit_per not in (None, "group", "name", "func"):
+        problems.append(
+            "option 'save_limit_per' must be 'group', 'name' or 'func' (or unset), "
+            f"got {config.save_limit_per!r}"
+        )
+    if config.cache_ttl <= 0:
+        problems.append(f"option 'cache_ttl' must be greater than 0, got {config.cache_ttl}")
     if config.max_attempts < 0:
         problems.append(f"option 'max_attempts' must be 0 (no limit) or more, got {config.max_attempts}")
     return problems

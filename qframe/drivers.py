@@ -96,7 +96,8 @@ def make_store(config: Config) -> Store:
             f"broker '{config.broker}' keeps no dead letters and store '{name}' cannot keep them "
             "either: choose a store that fills the dead-letter role (sqlite and redis do)"
         )
-    return cls(url, save_limit=config.save_limit, **config.store_options)  # type: ignore[no-any-return]
+    limits = {"save_limit": config.save_limit, "save_limit_per": config.save_limit_per}
+    return cls(url, **limits, **config.store_options)  # type: ignore[no-any-return]
 
 
 def make_process_manager(config: Config) -> ProcessManager:

@@ -7,11 +7,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qframe.errors import TaskImportError
 from qframe.names import humanize
 from qframe.stores.base import ResultMeta
+
+if TYPE_CHECKING:
+    from qframe.client import Client
 
 #: Keywords of ``async_task`` that are options, never arguments of the task function.
 OPTION_NAMES = frozenset(
@@ -33,6 +36,7 @@ OPTION_NAMES = frozenset(
         "retry_delay",
         "max_backoff",
         "jitter",
+        "cached",
     }
 )
 
@@ -69,6 +73,13 @@ class Task:
     continue_on_failure: bool = False
     #: How many elements this task's iterator (its group) has; 0: not an element (:mod:`qframe.iterate`).
     iter_count: int = 0
+    #: Seconds its result is kept (``cached=``); 0: kept as ``save`` and ``save_limit`` say.
+    cached: float = 0.0
+
+    def meta_of(self, record: TaskResult) -> ResultMeta:
+        """The store's indexed fields of ``record``, a result of this task (expiring when ``cached``)."""
+        meta = record.meta
+        return meta._replace(expires=record.stopped + self.cached) if self.cached else meta
 
     @property
     def label(self) -> str:
@@ -113,6 +124,10 @@ class TaskResult:
     group: str | None
     #: When the task was enqueued (None in a record built without a task).
     enqueued: float | None = None
+    #: Dotted path of the task's result hook (None without one).
+    hook: str | None = None
+    #: The client whose store :meth:`group_result` and friends read (None: the default client).
+    client: Client | None = field(default=None, repr=False, compare=False)
 
     @property
     def time_taken(self) -> float:
@@ -136,7 +151,26 @@ class TaskResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain data (what the codec serializes); values are not copied."""
-        return {**vars(self), "args": list(self.args)}
+        data = {**vars(self), "args": list(self.args)}
+        del data["client"]
+        return data
+
+    def _client(self) -> Client:
+        from qframe.client import default_client  # the client module imports this one
+
+        return self.client or default_client()
+
+    def group_result(self, failures: bool = False) -> list[Any] | None:
+        """The return values of this task's group, in the order they finished; None without a group."""
+        return None if self.group is None else self._client().result_group(self.group, failures)
+
+    def group_count(self, failures: bool = False) -> int | None:
+        """How many successes (with ``failures=True``, failures) this task's group has; None without one."""
+        return None if self.group is None else self._client().count_group(self.group, failures)
+
+    def group_delete(self, tasks: bool = False) -> int | None:
+        """Ungroup (``tasks=True``: delete) this task's group's results; how many it had, None without one."""
+        return None if self.group is None else self._client().delete_group(self.group, tasks)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskResult:
@@ -160,7 +194,17 @@ class TaskResult:
             task.cluster,
             task.group,
             task.enqueued,
+            task.hook,
         )
+
+
+def kept(task: Task, record: TaskResult) -> bool:
+    """Whether ``record`` goes to the store: a failure, a success unless ``save=False``, any cached one.
+
+    A ``cached`` result is kept for its time even with ``save=False``, as Django Q2 caches
+    it whatever its ``save``.
+    """
+    return task.save or not record.success or bool(task.cached)
 
 
 def func_path(func: str | Callable[..., Any]) -> str:

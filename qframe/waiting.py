@@ -26,8 +26,8 @@ def wait_limit(wait: float) -> float:
     return float(wait)
 
 
-def slices(limit: float) -> Iterator[float]:
-    """Timeouts for successive store calls that together last ``limit`` seconds (none for 0)."""
+def slices(limit: float, most: float = SLICE) -> Iterator[float]:
+    """Timeouts, each up to ``most``, for store calls that together last ``limit`` seconds (none for 0)."""
     deadline = time.monotonic() + limit
     while (left := deadline - time.monotonic()) > 0:
-        yield min(left, SLICE)
+        yield min(left, most)

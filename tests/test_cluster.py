@@ -113,6 +113,7 @@ def test_task_past_timeout_fails_once_and_its_worker_is_replaced(lab: Lab) -> No
     record = lab.client.fetch(task_id, wait=30)
     assert record is not None and not record.success
     assert record.result == "timed out after 1 s"
+    wait_until(lambda: lab.runs("hook-failed"), timeout=30)  # hooks run in the monitor's hook thread
     assert [r[1] for r in lab.runs("hook-timed-out")] == [task_id]
     assert [r[1] for r in lab.runs("hook-failed")] == [task_id]
     wait_until(lambda: len(cluster.worker_pids()) == 3, timeout=10)

@@ -22,8 +22,9 @@ def test_short_tasks_do_not_wait_behind_a_long_task_on_the_same_worker(lab: Lab)
     assert long_record is not None and long_record.success
     assert all(record is not None and record.success for record in short_records)
     finished = max(record.stopped for record in short_records if record is not None)
-    # Ten 0.1 s tasks on the one free worker take a second; behind the long one, five.
-    assert finished - long_record.started < 1.5, (
+    # Ten 0.1 s tasks on the one free worker take a second; behind the long one, over five.
+    # The margin is for a loaded machine: anything under the long task's 5 s was moved.
+    assert finished - long_record.started < 3.5, (
         f"the last short task ended {finished - long_record.started:.2f} s in"
     )
     assert cluster.stop() == 0

@@ -58,7 +58,7 @@ class TestMemoryBroker(BrokerContract):
 class TestMemoryStore(StoreContract, StatusStoreContract, DeadLetterStoreContract, DelayStoreContract):
     @pytest.fixture
     def store_factory(self, url: str) -> StoreFactory:
-        return lambda save_limit=0: MemoryStore(url, save_limit=save_limit)
+        return lambda save_limit=0, **options: MemoryStore(url, save_limit=save_limit, **options)
 
 
 def test_memory_is_registered_as_broker_and_store() -> None:

@@ -58,7 +58,7 @@ class TestSQLiteStore(StoreContract, StatusStoreContract, DeadLetterStoreContrac
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         url = f"sqlite:///{tmp_path}/results.db"
-        return lambda save_limit=0: SQLiteStore(url, save_limit=save_limit)
+        return lambda save_limit=0, **options: SQLiteStore(url, save_limit=save_limit, **options)
 
 
 def test_url_forms() -> None:

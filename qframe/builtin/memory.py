@@ -22,7 +22,15 @@ from typing import Any
 from qframe.brokers.base import Broker, Message
 from qframe.errors import ConfigError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import (
+    SAVE_LIMIT_PER,
+    DeadLetter,
+    DeadLetterStore,
+    ResultMeta,
+    StatusStore,
+    Store,
+    Tally,
+)
 from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_URL = "memory://"
@@ -275,27 +283,45 @@ class MemoryBroker(Broker):
 class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
     """Results, statuses, dead letters, schedules and held delays in this process's memory."""
 
-    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
-        super().__init__(normalize(url), save_limit=save_limit, **options)
+    def __init__(
+        self, url: str | None, *, save_limit: int = 0, save_limit_per: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(normalize(url), save_limit=save_limit, save_limit_per=save_limit_per, **options)
         self.space = space(url)
 
     @property
     def _results(self) -> dict[str, tuple[ResultMeta, bytes]]:
-        return self.space.results
+        """The saved results, expired ones removed first (call with the lock held)."""
+        results = self.space.results
+        now = time.time()
+        for task_id in [i for i, (meta, _) in results.items() if meta.expired(now)]:
+            del results[task_id]
+        return results
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
         """Save results (a saved success stays), then keep the ``save_limit`` most recent successes."""
         with self.space.changed:
+            kept = self._results
             for meta, blob in results:
-                saved = self._results.get(meta.id)
-                if (saved is not None and saved[0].success) or (meta.success and self.save_limit < 0):
+                saved = kept.get(meta.id)
+                unkept = meta.success and self.save_limit < 0 and not meta.expires
+                if (saved is not None and saved[0].success) or unkept:
                     continue
-                self._results[meta.id] = (meta, bytes(blob))
+                kept[meta.id] = (meta, bytes(blob))
             if self.save_limit > 0:
-                successes = [(m.stopped, m.id) for m, _ in self._results.values() if m.success]
-                for _, task_id in heapq.nsmallest(len(successes) - self.save_limit, successes):
-                    del self._results[task_id]
+                self._trim()
             self.space.changed.notify_all()
+
+    def _trim(self) -> None:
+        """Keep the ``save_limit`` most recent successes (of each ``save_limit_per`` value)."""
+        field = SAVE_LIMIT_PER.get(self.save_limit_per or "")
+        buckets: defaultdict[object, list[tuple[float, str]]] = defaultdict(list)
+        for meta, _ in self._results.values():
+            if meta.success:
+                buckets[getattr(meta, field) if field else None].append((meta.stopped, meta.id))
+        for successes in buckets.values():
+            for _, task_id in heapq.nsmallest(len(successes) - self.save_limit, successes):
+                del self.space.results[task_id]
 
     def get(self, task_id: str) -> bytes | None:
         """The blob of a result."""
@@ -303,16 +329,22 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
             record = self._results.get(task_id)
         return None if record is None else record[1]
 
+    def get_by_name(self, name: str) -> bytes | None:
+        """The blob of the most recently stopped result named ``name``."""
+        with self.space.changed:
+            named = [record for record in self._results.values() if record[0].name == name]
+        return max(named, key=lambda record: record[0].stopped)[1] if named else None
+
     def wait(self, task_id: str, timeout: float) -> bytes | None:
         """The blob of a result, sleeping on the condition until it is saved."""
         deadline = time.monotonic() + timeout
         with self.space.changed:
-            while task_id not in self._results:
+            while (record := self._results.get(task_id)) is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self.space.changed.wait(left)
-            return self._results[task_id][1]
+            return record[1]
 
     def _group(self, group: str, failures: bool) -> list[tuple[ResultMeta, bytes]]:
         records = [r for r in self._results.values() if r[0].group == group and (failures or r[0].success)]
@@ -343,11 +375,12 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         """Ungroup a group's results, or delete them."""
         with self.space.changed:
             members = [meta for meta, _ in self._group(group, failures=True)]
+            results = self.space.results
             for meta in members:
                 if tasks:
-                    del self._results[meta.id]
+                    del results[meta.id]
                 else:
-                    self._results[meta.id] = (meta._replace(group=None), self._results[meta.id][1])
+                    results[meta.id] = (meta._replace(group=None), results[meta.id][1])
         return len(members)
 
     def delete(self, task_id: str) -> bool:

@@ -19,7 +19,15 @@ from typing import Any
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError, QFrameError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import (
+    SAVE_LIMIT_PER,
+    DeadLetter,
+    DeadLetterStore,
+    ResultMeta,
+    StatusStore,
+    Store,
+    Tally,
+)
 from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_PATH = "qframe.db"
@@ -49,7 +57,7 @@ CREATE TABLE IF NOT EXISTS qframe_quarantine (
 CREATE TABLE IF NOT EXISTS qframe_results (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, func TEXT NOT NULL, grp TEXT,
     success INTEGER NOT NULL, started REAL NOT NULL, stopped REAL NOT NULL,
-    attempts INTEGER NOT NULL, cluster TEXT NOT NULL, blob BLOB NOT NULL
+    attempts INTEGER NOT NULL, cluster TEXT NOT NULL, blob BLOB NOT NULL, expires REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS qframe_results_group ON qframe_results (grp, stopped);
 CREATE INDEX IF NOT EXISTS qframe_results_success ON qframe_results (success, stopped);
@@ -66,13 +74,27 @@ CREATE TABLE IF NOT EXISTS qframe_held (
 CREATE INDEX IF NOT EXISTS qframe_held_due ON qframe_held (queue, due);
 """
 
+#: Indexes of the columns added after the first release (``expires``); made after the upgrade.
+RESULT_INDEXES = """
+CREATE INDEX IF NOT EXISTS qframe_results_name ON qframe_results (name, stopped);
+CREATE INDEX IF NOT EXISTS qframe_results_expires ON qframe_results (expires) WHERE expires > 0;
+"""
+
 #: Insert a result, or replace a saved failure; a saved success stays (the first success is final).
 SAVE_RESULT = (
-    "INSERT INTO qframe_results VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+    "INSERT INTO qframe_results VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
     "name = excluded.name, func = excluded.func, grp = excluded.grp, success = excluded.success, "
     "started = excluded.started, stopped = excluded.stopped, attempts = excluded.attempts, "
-    "cluster = excluded.cluster, blob = excluded.blob WHERE qframe_results.success = 0"
+    "cluster = excluded.cluster, blob = excluded.blob, expires = excluded.expires "
+    "WHERE qframe_results.success = 0"
 )
+
+#: The condition of a result that has not expired (bind the current time).
+LIVE = "(expires = 0 OR expires > ?)"
+#: Most expired results deleted per save.
+EXPIRED_BATCH = 1000
+#: The column of each ``save_limit_per`` field.
+PER_COLUMN = {"group": "grp", "name": "name", "func": "func"}
 
 
 def db_path(url: str | None, error: type[QFrameError] = BrokerError) -> Path:
@@ -112,7 +134,8 @@ class Database:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.lock:
                 self.conn.executescript(SCHEMA)
-                add_dead_letter_columns(self.conn)
+                add_new_columns(self.conn)
+                self.conn.executescript(RESULT_INDEXES)
         except (sqlite3.Error, OSError) as exc:
             raise error(f"cannot open SQLite database {self.path}: {exc}") from exc
 
@@ -165,15 +188,19 @@ class Database:
             self.conn.close()
 
 
-#: Columns added to the dead-letter tables after their first release, with their definitions.
-DEAD_LETTER_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT NOT NULL DEFAULT ''"}
+#: Columns added to tables after their first release, with their definitions, by table.
+NEW_COLUMNS = {
+    "qframe_dead": {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT NOT NULL DEFAULT ''"},
+    "qframe_quarantine": {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT NOT NULL DEFAULT ''"},
+    "qframe_results": {"expires": "REAL NOT NULL DEFAULT 0"},
+}
 
 
-def add_dead_letter_columns(conn: sqlite3.Connection) -> None:
-    """Give the dead-letter tables of a file made by an older qframe their newer columns."""
-    for table in ("qframe_dead", "qframe_quarantine"):
+def add_new_columns(conn: sqlite3.Connection) -> None:
+    """Give the tables of a file made by an older qframe their newer columns."""
+    for table, columns in NEW_COLUMNS.items():
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for column, definition in DEAD_LETTER_COLUMNS.items():
+        for column, definition in columns.items():
             if column not in present:
                 try:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
@@ -375,49 +402,110 @@ class SQLiteBroker(Broker):
 class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
     """The embedded store of results, statuses, dead letters, schedules and held delays."""
 
-    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
-        super().__init__(url, save_limit=save_limit, **options)
+    def __init__(
+        self, url: str | None, *, save_limit: int = 0, save_limit_per: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(url, save_limit=save_limit, save_limit_per=save_limit_per, **options)
         self.db = Database(url, StoreError)
         self._saved_since_prune = 0
+        self._touched: set[object] = set()
+        self._last_purge_of_expired = 0.0
         self._last_purge_of_slots = 0.0
         self._last_purge_of_stats = 0.0
 
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Insert results or replace saved failures (never a success); prune every ``save_limit // 10``."""
+        """Insert results or replace saved failures (never a success); prune every ``save_limit // 10``.
+
+        Expired results are deleted here too, at most :data:`EXPIRED_BATCH` once a second;
+        reads never return them meanwhile.
+        """
+        kept = [(m, blob) for m, blob in results if not (m.success and self.save_limit < 0 and not m.expires)]
         rows = [
-            (m.id, m.name, m.func, m.group, int(m.success), m.started, m.stopped, m.attempts, m.cluster, blob)
-            for m, blob in results
-            if not (m.success and self.save_limit < 0)
+            (
+                m.id,
+                m.name,
+                m.func,
+                m.group,
+                int(m.success),
+                m.started,
+                m.stopped,
+                m.attempts,
+                m.cluster,
+                blob,
+                m.expires,
+            )
+            for m, blob in kept
         ]
         if rows:
             self.db.executemany(SAVE_RESULT, rows)
         if self.save_limit > 0:
-            self._saved_since_prune += len(rows)
-            if self._saved_since_prune >= max(1, self.save_limit // 10):
-                self._saved_since_prune = 0
-                self.db.execute(
-                    "DELETE FROM qframe_results WHERE id IN (SELECT id FROM qframe_results "
-                    "WHERE success = 1 ORDER BY stopped DESC LIMIT -1 OFFSET ?)",
-                    (self.save_limit,),
-                )
+            self._prune(kept)
+        now = time.time()
+        if now - self._last_purge_of_expired >= 1.0:
+            self._last_purge_of_expired = now
+            self.db.execute(
+                "DELETE FROM qframe_results WHERE id IN (SELECT id FROM qframe_results "
+                "WHERE expires > 0 AND expires <= ? LIMIT ?)",
+                (now, EXPIRED_BATCH),
+            )
+
+    def _prune(self, saved: Sequence[tuple[ResultMeta, bytes]]) -> None:
+        """Every ``save_limit // 10`` saves, keep the ``save_limit`` most recent successes.
+
+        With ``save_limit_per``, of each value of that field among the results saved since
+        the last prune.
+        """
+        self._saved_since_prune += len(saved)
+        column = PER_COLUMN.get(self.save_limit_per or "")
+        if column is not None:
+            field = SAVE_LIMIT_PER[self.save_limit_per or ""]
+            self._touched.update(getattr(meta, field) for meta, _ in saved if meta.success)
+        if self._saved_since_prune < max(1, self.save_limit // 10):
+            return
+        self._saved_since_prune = 0
+        if column is None:
+            self.db.execute(
+                "DELETE FROM qframe_results WHERE id IN (SELECT id FROM qframe_results "
+                "WHERE success = 1 ORDER BY stopped DESC LIMIT -1 OFFSET ?)",
+                (self.save_limit,),
+            )
+            return
+        touched, self._touched = self._touched, set()
+        for value in touched:
+            self.db.execute(
+                f"DELETE FROM qframe_results WHERE id IN (SELECT id FROM qframe_results "
+                f"WHERE success = 1 AND {column} IS ? ORDER BY stopped DESC LIMIT -1 OFFSET ?)",
+                (value, self.save_limit),
+            )
 
     def get(self, task_id: str) -> bytes | None:
         """The blob of a result."""
-        rows = self.db.execute("SELECT blob FROM qframe_results WHERE id = ?", (task_id,))
+        sql = f"SELECT blob FROM qframe_results WHERE id = ? AND {LIVE}"
+        rows = self.db.execute(sql, (task_id, time.time()))
+        return rows[0][0] if rows else None
+
+    def get_by_name(self, name: str) -> bytes | None:
+        """The blob of the most recently stopped result named ``name``."""
+        rows = self.db.execute(
+            f"SELECT blob FROM qframe_results WHERE name = ? AND {LIVE} ORDER BY stopped DESC LIMIT 1",
+            (name, time.time()),
+        )
         return rows[0][0] if rows else None
 
     def get_group(self, group: str, failures: bool = True) -> list[bytes]:
         """Blobs of a group, oldest first."""
         extra = "" if failures else " AND success = 1"
         rows = self.db.execute(
-            f"SELECT blob FROM qframe_results WHERE grp = ?{extra} ORDER BY stopped", (group,)
+            f"SELECT blob FROM qframe_results WHERE grp = ?{extra} AND {LIVE} ORDER BY stopped",
+            (group, time.time()),
         )
         return [row[0] for row in rows]
 
     def count_group(self, group: str, failures: bool = False) -> int:
         """Successes of a group, or its failures."""
         rows = self.db.execute(
-            "SELECT count(*) FROM qframe_results WHERE grp = ? AND success = ?", (group, int(not failures))
+            f"SELECT count(*) FROM qframe_results WHERE grp = ? AND success = ? AND {LIVE}",
+            (group, int(not failures), time.time()),
         )
         return int(rows[0][0])
 
@@ -434,8 +522,8 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         """Counts of results stopped since ``since``."""
         successes, failures, busy = self.db.execute(
             "SELECT coalesce(sum(success), 0), coalesce(sum(1 - success), 0), "
-            "coalesce(sum(stopped - started), 0.0) FROM qframe_results WHERE stopped >= ?",
-            (since if since is not None else float("-inf"),),
+            f"coalesce(sum(stopped - started), 0.0) FROM qframe_results WHERE stopped >= ? AND {LIVE}",
+            (since if since is not None else float("-inf"), time.time()),
         )[0]
         return Tally(int(successes), int(failures), float(busy))
 

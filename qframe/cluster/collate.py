@@ -17,8 +17,12 @@ from qframe.stores.base import Store
 from qframe.task import TaskResult
 
 
-def collate(store: Store, codec: Codec, group: str, count: int) -> bool:
-    """Write iterator ``group``'s collated record if its ``count`` elements have all finished."""
+def collate(store: Store, codec: Codec, group: str, count: int, cached: float = 0.0) -> bool:
+    """Write iterator ``group``'s collated record if its ``count`` elements have all finished.
+
+    With ``cached`` (the elements' ``cached=`` seconds) the collated record expires that
+    long after it was written, as its elements do.
+    """
     if store.count_group(group) + store.count_group(group, failures=True) < count:
         return False
     records = [TaskResult.from_dict(codec.decode(blob)) for blob in store.get_group(group, failures=True)]
@@ -39,5 +43,6 @@ def collate(store: Store, codec: Codec, group: str, count: int) -> bool:
         group=None,
         enqueued=first.enqueued,
     )
-    store.save_many([(collated.meta, codec.encode(collated.to_dict()))])
+    meta = collated.meta._replace(expires=collated.stopped + cached) if cached else collated.meta
+    store.save_many([(meta, codec.encode(collated.to_dict()))])
     return True

@@ -2,7 +2,9 @@
 
 Saving comes first: if the store fails, nothing is acknowledged; the outcomes are kept
 (:mod:`qframe.cluster.unsaved`), with their leases renewed, and saved when the store
-answers again. Outcome hooks and each task's own ``hook`` run here, after the save.
+answers again. Outcome hooks and each task's own ``hook`` run after the save and the
+settle, in the monitor's hook thread (:mod:`qframe.cluster.hookrunner`), so a slow hook
+never delays the saving of other results.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from qframe.client import Client
 from qframe.cluster.collate import collate
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
+from qframe.cluster.hookrunner import HookRunner
 from qframe.cluster.outcome import Outcome
 from qframe.cluster.retries import enqueue_again
 from qframe.cluster.unsaved import Unsaved
@@ -27,6 +30,10 @@ from qframe.task import Task, TaskResult, resolve
 log = logging.getLogger("qframe")
 
 OUTCOME_HOOKS = ("task_succeeded", "task_failed", "task_timed_out", "task_retrying")
+#: Seconds after "stop" the monitor keeps saving the results still arriving.
+DRAIN = 10.0
+#: Seconds after "stop" by which the hooks still waiting must have run (the sentinel waits 15 s).
+HOOK_STOP_WAIT = 14.0
 
 
 class Monitor:
@@ -48,6 +55,7 @@ class Monitor:
         self.unsaved = Unsaved(self.broker, self.context.config.lease)
         self.client = Client(self.context.config, self.hooks.pm)  # enqueues chains' next links
         self.listening = self.hooks.implemented(*OUTCOME_HOOKS)
+        self.hook_runner = HookRunner(self.name, self.run_hooks)
         hub = runtime.processes.listen(self.context.monitor_address, self.context.authkey)
         log.info("%s monitoring at %s", self.name, os.getpid())
         ready.send(os.getpid())
@@ -62,7 +70,7 @@ class Monitor:
             pending: list[Outcome] = []
             for obj in ready_objects:
                 if obj is self.control:
-                    deadline = time.monotonic() + 10.0
+                    deadline = time.monotonic() + DRAIN
                     hub.unwatch(self.control)
                     continue
                 try:
@@ -84,11 +92,14 @@ class Monitor:
                 self.name,
                 len(self.unsaved.kept),
             )
+        # The sentinel kills a monitor 15 s after "stop": the hooks still waiting get what is left of 14 s.
+        stopped_at = time.monotonic() if deadline is None else deadline - DRAIN
+        self.hook_runner.close(max(0.0, stopped_at + HOOK_STOP_WAIT - time.monotonic()))
         hub.close()
         log.info("%s stopped monitoring results", self.name)
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
-        """Save results, then ack, nack or quarantine their deliveries, then call hooks."""
+        """Save results, then ack, nack or quarantine their deliveries, then queue their hooks."""
         saves = [(o.meta, o.blob) for o in outcomes if o.save and o.meta is not None and o.blob is not None]
         try:
             if saves:
@@ -127,7 +138,14 @@ class Monitor:
             self.hooks.task_dead_lettered(self.broker.queue, letter)
         for o in outcomes:
             if o.blob is not None and (self.listening or o.hook):
-                self.call_hooks(o, TaskResult.from_dict(self.codec.decode(o.blob)))
+                self.hook_runner.submit(o)
+
+    def run_hooks(self, outcome: Outcome) -> None:
+        """Decode one outcome's result and call its hooks (in the hook thread)."""
+        assert outcome.blob is not None  # settle queues only outcomes with a result
+        result = TaskResult.from_dict(self.codec.decode(outcome.blob))
+        result.client = self.client
+        self.call_hooks(outcome, result)
 
     def set_aside(self, outcome: Outcome) -> DeadLetter:
         """Move a quarantine or dead outcome's delivery to the dead letters (after its failure was saved)."""

@@ -8,7 +8,7 @@ from qframe.brokers.base import Message
 from qframe.config import Config
 from qframe.serialize import Codec
 from qframe.stores.base import ResultMeta
-from qframe.task import Task, TaskResult
+from qframe.task import Task, TaskResult, kept
 
 
 class Outcome(NamedTuple):
@@ -22,7 +22,7 @@ class Outcome(NamedTuple):
     meta: ResultMeta | None = None
     #: The signed, encoded :class:`~qframe.task.TaskResult`.
     blob: bytes | None = None
-    #: Whether the result goes to the store: the task's ``save`` option, and always for a failure.
+    #: Whether the result goes to the store (:func:`qframe.task.kept`): ``save``, a failure, ``cached``.
     save: bool = True
     #: Dotted path of the task's own hook, called with the result after saving.
     hook: str | None = None
@@ -37,8 +37,9 @@ class Outcome(NamedTuple):
     delay: float = 0.0
     #: The next link of the task's chain (:meth:`Task.to_dict` data), enqueued before the ack.
     follow: dict[str, Any] | None = None
-    #: An iterator element's final result: ``(iterator id, element count)`` to collate after the save.
-    collate: tuple[str, int] | None = None
+    #: An iterator element's final result: ``(iterator id, element count, cached seconds)`` to
+    #: collate after the save.
+    collate: tuple[str, int, float] | None = None
     #: On a ``dead`` settle: the last failure's one-line error, kept with the dead letter.
     last_error: str = ""
 
@@ -91,12 +92,14 @@ def outcome(
         and not task.ack_failure
         and attempts_left(result.attempts, task.max_attempts, config)
     )
-    save = task.save or not result.success  # save=False keeps no success; a failure is always kept
+    save = kept(task, result)
     follow = None if retry else next_link(task, result)
     settle = "nack" if retry else "ack"
-    collate = (task.group, task.iter_count) if task.iter_count and task.group and not retry else None
+    collate = (
+        (task.group, task.iter_count, task.cached) if task.iter_count and task.group and not retry else None
+    )
     return Outcome(
-        ack_id, settle, result.meta, blob, save, task.hook, timed_out, follow=follow, collate=collate
+        ack_id, settle, task.meta_of(result), blob, save, task.hook, timed_out, follow=follow, collate=collate
     )
 
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from qframe.errors import ConfigError
+
 
 class DeadLetter(NamedTuple):
     """A message moved aside, with why."""
@@ -50,6 +52,16 @@ class ResultMeta(NamedTuple):
     stopped: float
     attempts: int
     cluster: str
+    #: Epoch seconds after which the result is gone (``cached=``); 0.0 keeps it.
+    expires: float = 0.0
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the result's ``expires`` has passed (never for a kept result)."""
+        return bool(self.expires) and self.expires <= (time.time() if now is None else now)
+
+
+#: The fields ``save_limit_per`` may name, with the :class:`ResultMeta` attribute of each.
+SAVE_LIMIT_PER = {"group": "group", "name": "name", "func": "func"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +75,25 @@ class Tally:
 
 
 class Store(abc.ABC):
-    """Where results live; one instance is used by one thread."""
+    """Where results live; one instance is used by one thread.
 
-    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+    ``save_limit`` (0 keeps all, -1 keeps no success, N keeps the N most recent successes)
+    applies to all successes together, or with ``save_limit_per`` (``"group"``, ``"name"``
+    or ``"func"``) to each distinct value of that field separately. A result whose
+    ``ResultMeta.expires`` has passed is never returned and the store removes it by itself.
+    """
+
+    def __init__(
+        self, url: str | None, *, save_limit: int = 0, save_limit_per: str | None = None, **options: Any
+    ) -> None:
+        if save_limit_per is not None and save_limit_per not in SAVE_LIMIT_PER:
+            raise ConfigError(
+                f"save_limit_per must be one of {', '.join(SAVE_LIMIT_PER)} (or unset), "
+                f"got {save_limit_per!r}"
+            )
         self.url = url
         self.save_limit = save_limit
+        self.save_limit_per = save_limit_per
         self.options = options
 
     @abc.abstractmethod
@@ -76,7 +102,7 @@ class Store(abc.ABC):
 
         A result whose id has a saved success is dropped (the first success is final);
         otherwise it replaces the saved failure, if any. With ``save_limit < 0`` a success
-        is not kept and leaves the store as it was.
+        is not kept and leaves the store as it was, unless it expires (``cached``).
         """
 
     def save(self, meta: ResultMeta, blob: bytes) -> None:
@@ -86,6 +112,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get(self, task_id: str) -> bytes | None:
         """The blob of a result, or None."""
+
+    @abc.abstractmethod
+    def get_by_name(self, name: str) -> bytes | None:
+        """The blob of the most recently stopped result whose ``ResultMeta.name`` is ``name``, or None."""
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
         """The blob of a result, waiting up to ``timeout`` seconds (finite) for it to arrive.

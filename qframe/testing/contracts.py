@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from qframe.brokers.base import Broker, Message
-from qframe.errors import BrokerError
+from qframe.errors import BrokerError, ConfigError
 from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store
 from qframe.stores.delays import DelayStore
 from qframe.testing.malformed import MalformedEntriesContract
@@ -390,19 +390,23 @@ def make_meta(
     group: str | None = None,
     success: bool = True,
     stopped: float | None = None,
+    name: str = "test-task",
+    func: str = "math.floor",
+    expires: float = 0.0,
 ) -> ResultMeta:
     """A :class:`ResultMeta` with plausible values, for store tests."""
     now = time.time() if stopped is None else stopped
     return ResultMeta(
         id=task_id or uuid.uuid4().hex,
-        name="test-task",
-        func="math.floor",
+        name=name,
+        func=func,
         group=group,
         success=success,
         started=now - 0.5,
         stopped=now,
         attempts=1,
         cluster="default",
+        expires=expires,
     )
 
 
@@ -411,7 +415,10 @@ class StoreContract:
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
-        """Return ``factory(save_limit=0) -> Store`` on a live, empty server."""
+        """Return ``factory(save_limit=0, **options) -> Store`` on a live, empty server.
+
+        ``options`` are the store's keyword options (``save_limit_per``), passed on.
+        """
         raise NotImplementedError("a StoreContract subclass provides store_factory")
 
     @pytest.fixture
@@ -598,6 +605,81 @@ class StoreContract:
         finally:
             store.purge()
             store.close()
+
+    def test_an_expired_result_is_never_returned(self, store: Store) -> None:
+        group, now = uuid.uuid4().hex, time.time()
+        gone = make_meta(group=group, name="cached", stopped=now - 2, expires=now - 1)
+        lost = make_meta(group=group, name="cached", stopped=now - 1, success=False, expires=now - 0.5)
+        kept = make_meta(group=group, name="cached", stopped=now - 3, expires=now + 60)
+        store.save_many([(gone, b"gone"), (lost, b"lost"), (kept, b"kept")])
+        assert (store.get(gone.id), store.get(lost.id), store.get(kept.id)) == (None, None, b"kept")
+        assert store.wait(gone.id, timeout=0.2) is None
+        assert store.get_group(group) == [b"kept"]
+        assert (store.count_group(group), store.count_group(group, failures=True)) == (1, 0)
+        assert store.get_by_name("cached") == b"kept"
+
+    def test_a_cached_result_is_there_until_it_expires(self, store: Store) -> None:
+        meta = make_meta(expires=time.time() + 1.0)
+        store.save(meta, b"for a second")
+        assert store.get(meta.id) == b"for a second"
+        wait_until(lambda: store.get(meta.id) is None, timeout=30)
+        store.save(make_meta(), b"a later save clears expired rows")  # must not bring it back
+        assert store.get(meta.id) is None
+
+    def test_get_by_name_returns_the_most_recently_stopped_result(self, store: Store) -> None:
+        name, now = uuid.uuid4().hex, time.time()
+        store.save_many(
+            [
+                (make_meta(name=name, stopped=now - 5), b"older"),
+                (make_meta(name=name, stopped=now - 1, success=False), b"latest"),
+                (make_meta(name=name, stopped=now - 3), b"middle"),
+                (make_meta(name="another", stopped=now), b"other"),
+            ]
+        )
+        assert store.get_by_name(name) == b"latest"
+        assert store.get_by_name(uuid.uuid4().hex) is None
+
+    @pytest.mark.parametrize("per", ["group", "name", "func"])
+    def test_save_limit_per_keeps_recent_successes_of_each_value(
+        self, store_factory: StoreFactory, per: str
+    ) -> None:
+        store = store_factory(save_limit=3, save_limit_per=per)
+        try:
+            base, values = time.time(), ["a-" + uuid.uuid4().hex, "b-" + uuid.uuid4().hex]
+            saved: dict[str, list[ResultMeta]] = {value: [] for value in values}
+            for i in range(8):
+                for value in values:
+                    change: dict[str, Any] = {per: value}
+                    meta = make_meta(stopped=base + i)._replace(**change)
+                    saved[value].append(meta)
+                    store.save(meta, f"{value}-{i}".encode())
+            first: dict[str, Any] = {per: values[0]}
+            failure = make_meta(stopped=base - 10, success=False)._replace(**first)
+            failures = [failure._replace(id=uuid.uuid4().hex) for _ in range(4)]
+            store.save_many([(m, b"f") for m in failures])
+            for value in values:
+                kept = [m.id for m in saved[value] if store.get(m.id) is not None]
+                assert kept == [m.id for m in saved[value][-3:]]
+            assert all(store.get(m.id) == b"f" for m in failures)
+        finally:
+            store.purge()
+            store.close()
+
+    def test_a_cached_success_is_kept_for_its_time_even_when_successes_are_not(
+        self, store_factory: StoreFactory
+    ) -> None:
+        store = store_factory(save_limit=-1)
+        try:
+            cached, plain = make_meta(expires=time.time() + 60), make_meta()
+            store.save_many([(cached, b"cached"), (plain, b"plain")])
+            assert (store.get(cached.id), store.get(plain.id)) == (b"cached", None)
+        finally:
+            store.purge()
+            store.close()
+
+    def test_save_limit_per_an_unknown_field_is_a_one_line_error(self, store_factory: StoreFactory) -> None:
+        with pytest.raises(ConfigError, match=r"^save_limit_per must be one of group, name, func .*'queue'"):
+            store_factory(save_limit=3, save_limit_per="queue")
 
     def test_tally(self, store: Store) -> None:
         now = time.time()

@@ -269,6 +269,68 @@ class TaskApiContract:
         assert [r.id for r in task.fetch_group()] == [task.id]
         assert cluster.stop() == 0
 
+    @pytest.mark.timeout(120)
+    def test_a_cached_result_disappears_after_its_time(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        client = task_lab.client
+        cached = client.async_task(f"{TASKS}.inc", 1, cached=2)
+        unsaved = client.async_task(f"{TASKS}.inc", 2, cached=2, save=False)
+        kept = client.async_task(f"{TASKS}.inc", 3)
+        records = [client.fetch(task_id, wait=60) for task_id in (cached, unsaved)]
+        assert [r.result for r in records if r is not None] == [2, 3]  # there first, save=False too
+        wait_until(lambda: client.fetch(cached) is None and client.fetch(unsaved) is None, timeout=60)
+        assert time.time() >= max(r.stopped for r in records if r is not None) + 2
+        assert client.result(kept, wait=60) == 4  # a result without cached= stays
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_a_slow_hook_does_not_delay_other_tasks_results(self, task_lab: TaskLab, tmp_path: Path) -> None:
+        cluster = task_lab.cluster()
+        client = task_lab.client
+        release = tmp_path / "release-the-hook"
+        slow = client.async_task(
+            f"{TASKS}.echo_kwargs", release=str(release), task_name="slow-hooked", hook=f"{TASKS}.held_hook"
+        )
+        wait_until(lambda: task_lab.runs("hook_began"), timeout=60)
+        quick = client.async_tasks(f"{TASKS}.inc", [(i,) for i in range(20)])
+        values = [client.result(task_id, wait=60) for task_id in quick]
+        arrived = time.time()
+        assert values == [i + 1 for i in range(20)]
+        assert task_lab.runs("hook_ended") == []  # all 20 saved while the hook still runs
+        assert client.fetch(slow) is not None
+        release.touch()
+        [ended] = wait_until(lambda: task_lab.runs("hook_ended"), timeout=60)
+        assert float(ended[2]) > arrived
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_a_hook_runs_on_failure_on_timeout_and_without_a_saved_result(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        client, hook = task_lab.client, f"{TASKS}.note_hook"
+        client.async_task(f"{TASKS}.inc", 1, save=False, task_name="unsaved", hook=hook)
+        client.async_task(f"{TASKS}.boom", "x", task_name="failed", hook=hook)
+        client.async_task(f"{TASKS}.sleepy", "t", 30, timeout=1, task_name="timed-out", hook=hook)
+        rows = wait_until(lambda: len(task_lab.runs("hook")) >= 3 and task_lab.runs("hook"), timeout=60)
+        seen = {row[1]: (row[2], row[3]) for row in rows}
+        assert seen["unsaved"] == ("True", "2")
+        assert seen["failed"][0] == "False" and "ValueError: boom x" in seen["failed"][1]
+        assert seen["timed-out"][0] == "False" and "timed out" in seen["timed-out"][1]
+        assert client.fetch("unsaved") is None  # the hook ran, and save=False kept no record
+        assert cluster.stop() == 0
+
+    @pytest.mark.timeout(120)
+    def test_a_raising_hook_is_logged_in_one_line_and_the_result_is_kept(self, task_lab: TaskLab) -> None:
+        cluster = task_lab.cluster()
+        task_id = task_lab.client.async_task(
+            f"{TASKS}.inc", 1, task_name="refused", hook=f"{TASKS}.raising_hook"
+        )
+        assert task_lab.client.result(task_id, wait=60) == 2
+        [line] = cluster.wait_for(r"hook qframe\.testing\.tasks\.raising_hook failed on \[refused\]")
+        assert "RuntimeError: hook refused refused" in line
+        after = task_lab.client.async_task(f"{TASKS}.inc", 5)
+        assert task_lab.client.result(after, wait=60) == 6  # the monitor carries on
+        assert cluster.stop() == 0
+
 
 def final(client: Client, task_id: str, done: Callable[[TaskResult], bool]) -> TaskResult:
     """The task's result record once ``done(record)`` holds (earlier attempts save failures first)."""

@@ -125,3 +125,29 @@ def until_marker(path: str) -> str:
     if not os.path.exists(path):
         raise ValueError(f"marker {path} is not there yet")
     return "fixed"
+
+
+def note_hook(result: Any) -> None:
+    """A result hook: record the task's name, whether it succeeded, and the first line of its result."""
+    first_line = str(result.result).splitlines()[-1:] or [""]
+    record("hook", result.name, result.success, first_line[0], time.time())
+
+
+def held_hook(result: Any) -> None:
+    """A slow result hook: record ``hook_began``, wait until the file ``result.kwargs["release"]`` exists.
+
+    Then record ``hook_ended``. It gives up waiting after 60 s, so a test that never
+    releases it still ends. Enqueue ``echo_kwargs(release=path)`` with ``hook=held_hook``.
+    """
+    record("hook_began", result.name, time.time())
+    release = str(result.kwargs["release"])
+    deadline = time.monotonic() + 60
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record("hook_ended", result.name, time.time())
+
+
+def raising_hook(result: Any) -> None:
+    """A result hook that records the call, then raises RuntimeError."""
+    record("raising_hook", result.name)
+    raise RuntimeError(f"hook refused {result.name}")

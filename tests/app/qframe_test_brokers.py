@@ -92,6 +92,9 @@ class ResultsOnly(Store):
     def get(self, task_id: str) -> bytes | None:
         return self.inner.get(task_id)
 
+    def get_by_name(self, name: str) -> bytes | None:
+        return self.inner.get_by_name(name)
+
     def get_group(self, group: str, failures: bool = True) -> list[bytes]:
         return self.inner.get_group(group, failures)
 

@@ -18,7 +18,7 @@ from qframe.errors import BrokerError, QFrameError
 from qframe_redis.connection import Client, connect, translate_errors
 
 BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
-STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge", "held")
+STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge", "held", "byname")
 
 
 @cache

@@ -33,7 +33,15 @@ from typing import Any, cast
 
 from qframe.errors import StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
-from qframe.stores.base import DeadLetter, DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.base import (
+    SAVE_LIMIT_PER,
+    DeadLetter,
+    DeadLetterStore,
+    ResultMeta,
+    StatusStore,
+    Store,
+    Tally,
+)
 from qframe.stores.delays import DelayStore, HeldTask
 from qframe_redis.connection import (
     DEFAULT_PREFIX,
@@ -60,15 +68,17 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
     (seconds after which a saved result expires by itself; unset keeps results).
     """
 
-    def __init__(self, url: str | None, *, save_limit: int = 0, **options: Any) -> None:
+    def __init__(
+        self, url: str | None, *, save_limit: int = 0, save_limit_per: str | None = None, **options: Any
+    ) -> None:
         """Describe the store; nothing connects until the first call."""
-        super().__init__(url, save_limit=save_limit, **options)
+        super().__init__(url, save_limit=save_limit, save_limit_per=save_limit_per, **options)
         self.prefix = str(options.get("prefix") or DEFAULT_PREFIX)
         ttl = options.get("result_ttl")
         self.result_ttl: float | None = float(ttl) if ttl else None
         #: Prefix of every key of this store (includes the hash tag).
         self.base = f"{self.prefix}:{{results}}:"
-        names = ("ok", "fail", "dur", "grp", "exp", "groups", "busy")
+        names = ("ok", "fail", "dur", "grp", "exp", "groups", "busy", "names", "per")
         self.index_keys = [self.base + name for name in names]
         #: Prefix of every schedule key (its own hash tag: schedules never meet results).
         self.schedule_base = f"{self.prefix}:{{schedules}}:"
@@ -87,12 +97,21 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
 
     # -- writing -----------------------------------------------------------------------
     def save_many(self, results: Sequence[tuple[ResultMeta, bytes]]) -> None:
-        """Save results by id (a saved success stays), one script call per 500, applying save_limit."""
+        """Save results by id (a saved success stays), one script call per 500, applying save_limit.
+
+        A result's own ``expires`` (``cached=``) becomes its record's expiry, in place of ``result_ttl``.
+        """
         ttl_ms = round(self.result_ttl * 1000) if self.result_ttl else 0
+        field = SAVE_LIMIT_PER.get(self.save_limit_per or "")
         with self._errors():
             for start in range(0, len(results), CHUNK):
-                args: list[Any] = [self.save_limit, ttl_ms]
+                args: list[Any] = [self.save_limit, ttl_ms, "1" if field else ""]
+                now = time.time()
                 for meta, blob in results[start : start + CHUNK]:
+                    bucket = getattr(meta, field) if field else None
+                    own_ttl_ms = round((meta.expires - now) * 1000) if meta.expires else 0
+                    if meta.expires and own_ttl_ms <= 0:
+                        own_ttl_ms = -1  # expired already: save.lua writes nothing
                     args += (
                         meta.id,
                         blob,
@@ -105,6 +124,8 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
                         meta.attempts,
                         meta.cluster,
                         repr(max(0.0, float(meta.stopped) - float(meta.started))),
+                        own_ttl_ms,
+                        "-" if bucket is None else f"={bucket}",
                     )
                 self._run("save", *args)
 
@@ -130,6 +151,12 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         with self._errors():
             blob = self.client.hget(f"{self.base}r:{task_id}", "blob")
         return cast("bytes | None", blob)
+
+    def get_by_name(self, name: str) -> bytes | None:
+        """The blob of the most recently stopped result named ``name`` (the name index), or None."""
+        with self._errors():
+            blob = self._run("byname", name)
+        return None if blob is None else bytes(blob)
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
         """The blob of a result, blocking up to ``timeout`` s.

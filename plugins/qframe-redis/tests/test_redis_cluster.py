@@ -48,7 +48,9 @@ class TestClusterStore(StoreContract, DelayStoreContract):
     @pytest.fixture
     def store_factory(self, redis_cluster: Any, key_prefix: str) -> Any:
         url = redis_cluster.nodes[1].url
-        return lambda save_limit=0: RedisStore(url, save_limit=save_limit, prefix=key_prefix, cluster=True)
+        return lambda save_limit=0, **options: RedisStore(
+            url, save_limit=save_limit, prefix=key_prefix, cluster=True, **options
+        )
 
 
 class TestClusterScheduleStore(ScheduleStoreContract):

@@ -11,6 +11,6 @@ if left == 0 then
   for _, g in ipairs(redis.call('SMEMBERS', GROUPS)) do
     redis.call('DEL', P .. 'group:' .. g, P .. 'groupok:' .. g)
   end
-  redis.call('DEL', OK, FAIL, DUR, GRP, EXP, GROUPS, BUSY)
+  redis.call('DEL', OK, FAIL, DUR, GRP, EXP, GROUPS, BUSY, NAMES, PER)
 end
 return left

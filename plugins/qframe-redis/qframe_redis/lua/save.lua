@@ -1,24 +1,47 @@
--- ARGV: P, save_limit, ttl_ms, then 11 fields per result:
+-- ARGV: P, save_limit, ttl_ms (result_ttl, 0: none), per ('1' when save_limit_per is set, else ''),
+-- then 13 fields per result:
 --   id, blob, name, func, group ('' for none, else '=' .. name), success ('1'/'0'),
---   started, stopped, attempts, cluster, busy seconds
+--   started, stopped, attempts, cluster, busy seconds,
+--   own ttl_ms (cached=; 0: none, else it replaces result_ttl),
+--   save_limit_per bucket ('-' for no value, else '=' .. value; ignored unless per is '1')
 prune()
 local limit = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local expires = 0
-if ttl > 0 then expires = now_ms() + ttl end
-for i = 4, #ARGV, 11 do
+local now = now_ms()
+local by_bucket = ARGV[4] == '1'
+for i = 5, #ARGV, 13 do
   local id, group, success, stopped = ARGV[i], ARGV[i + 4], ARGV[i + 5] == '1', ARGV[i + 7]
+  local own, bucket = tonumber(ARGV[i + 11]), ARGV[i + 12]
+  local ttl = own
+  if own == 0 then ttl = tonumber(ARGV[3]) end
   local key = P .. 'r:' .. id
   -- The first success is final: a saved success is never replaced; a success that is
-  -- not kept (save_limit < 0) leaves the saved record as it is.
-  if redis.call('HGET', key, 'success') ~= '1' and not (success and limit < 0) then
+  -- not kept (save_limit < 0, unless it expires by itself) leaves the saved record as it is.
+  local unkept = success and limit < 0 and own == 0
+  if redis.call('HGET', key, 'success') ~= '1' and not unkept then
     drop(id)
+  end
+  -- own = -1: the result expired before it reached the store; it replaces a failure with nothing.
+  if redis.call('EXISTS', key) == 0 and not unkept and own ~= -1 then
     redis.call('HSET', key, 'blob', ARGV[i + 1], 'name', ARGV[i + 2], 'func', ARGV[i + 3],
       'group', group, 'success', ARGV[i + 5], 'started', ARGV[i + 6], 'stopped', stopped,
       'attempts', ARGV[i + 8], 'cluster', ARGV[i + 9])
     if ttl > 0 then
       redis.call('PEXPIRE', key, ttl)
-      redis.call('ZADD', EXP, expires, id)
+      redis.call('ZADD', EXP, now + ttl, id)
+    end
+    redis.call('ZADD', P .. 'name:' .. ARGV[i + 2], stopped, id)
+    redis.call('HSET', NAMES, id, ARGV[i + 2])
+    if success and by_bucket then
+      local per = P .. 'per:' .. bucket
+      redis.call('ZADD', per, stopped, id)
+      redis.call('HSET', PER, id, bucket)
+      -- save_limit N > 0 per bucket: keep the bucket's N most recent successes.
+      if limit > 0 then
+        local extra = redis.call('ZCARD', per) - limit
+        if extra > 0 then
+          for _, victim in ipairs(redis.call('ZRANGE', per, 0, math.min(extra, 1000) - 1)) do drop(victim) end
+        end
+      end
     end
     if success then
       redis.call('ZADD', OK, stopped, id)
@@ -50,8 +73,8 @@ for i = 4, #ARGV, 11 do
     end
   end
 end
--- save_limit N > 0: keep the N most recent successes (at most 1000 trimmed per call).
-if limit > 0 then
+-- save_limit N > 0 (without save_limit_per): keep the N most recent successes (at most 1000 trimmed per call).
+if limit > 0 and not by_bucket then
   local extra = redis.call('ZCARD', OK) - limit
   if extra > 0 then
     local victims = redis.call('ZRANGE', OK, 0, math.min(extra, 1000) - 1)
