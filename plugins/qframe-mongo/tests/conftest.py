@@ -103,10 +103,10 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
 @pytest.fixture
 def own_mongo_server(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], SecantusServer]:
     """Start a private SecantusDB for one test (for the tests that kill and restart it)."""
-    if external_url():
-        pytest.skip("killing the server needs a SecantusDB of the suite's own, not QFRAME_MONGO_URL")
 
     def start() -> SecantusServer:
+        if external_url():
+            pytest.skip("killing the server needs a SecantusDB of the suite's own, not QFRAME_MONGO_URL")
         server = SecantusServer(
             secantus_binary(), tmp_path / f"secantus-{uuid.uuid4().hex[:6]}", lifetime=300
         )
