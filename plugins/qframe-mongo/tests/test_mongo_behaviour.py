@@ -24,7 +24,7 @@ from qframe.testing import free_port, make_meta, wait_until
 from qframe_mongo import MongoBroker, MongoStore
 from qframe_mongo.connection import database_name, redacted
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.secantusdb]
 
 
 class ExpiringMeta(NamedTuple):

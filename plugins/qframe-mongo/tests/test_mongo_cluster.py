@@ -21,7 +21,7 @@ import pytest
 from qframe.testing import FaultLab, FaultTarget, wait_until
 from qframe.testing.faults import recorded, settle
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.secantusdb]
 
 TASKS = "qframe.testing.tasks"
 OUTAGE = r"Process-\w+ cannot reach the broker, retrying: mongo broker at {url} is unreachable"
@@ -57,79 +57,83 @@ def assert_queue_empty(lab: FaultLab) -> None:
     wait_until(lambda: (lab.broker.queue_size(), lab.broker.lock_size()) == (0, 0), timeout=30)
 
 
-def test_two_clusters_on_one_queue_run_300_tasks_exactly_once(make_lab: Callable[..., FaultLab]) -> None:
-    lab = make_lab()
-    first, second = lab.cluster(), lab.cluster()
-    task_ids = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(300)])
-    settle(lab, timeout=120)
-    verdict = lab.assert_invariant()
-    runs = lab.ledger().kind("inc")
-    assert sorted(int(row[1]) for row in runs) == list(range(300))  # each executed once
-    pids = {int(row[-1]) for row in runs}
-    assert pids & set(first.worker_pids()) and pids & set(second.worker_pids())  # both took part
-    assert [lab.client.result(i) for i in task_ids[:5]] == [1, 2, 3, 4, 5]
-    assert verdict.tasks == 300
-    assert_queue_empty(lab)
+class TestMongoWireCompatibleSecantusDBClusters:
+    """Issue 13's cluster scenarios, Mongo-wire-compatible (SecantusDB)."""
 
+    def test_two_clusters_on_one_queue_run_300_tasks_exactly_once(
+        self, make_lab: Callable[..., FaultLab]
+    ) -> None:
+        lab = make_lab()
+        first, second = lab.cluster(), lab.cluster()
+        task_ids = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(300)])
+        settle(lab, timeout=120)
+        verdict = lab.assert_invariant()
+        runs = lab.ledger().kind("inc")
+        assert sorted(int(row[1]) for row in runs) == list(range(300))  # each executed once
+        pids = {int(row[-1]) for row in runs}
+        assert pids & set(first.worker_pids()) and pids & set(second.worker_pids())  # both took part
+        assert [lab.client.result(i) for i in task_ids[:5]] == [1, 2, 3, 4, 5]
+        assert verdict.tasks == 300
+        assert_queue_empty(lab)
 
-def test_sigkilled_worker_task_is_redelivered_once(make_lab: Callable[..., FaultLab]) -> None:
-    lab = make_lab()
-    cluster = lab.cluster()
-    victim = lab.enqueue(f"{TASKS}.sleepy", "victim", 1.5)
-    [row] = recorded(lab, "sleepy")
-    os.kill(int(row[-1]), signal.SIGKILL)
-    settle(lab)
-    record = lab.client.fetch(victim)
-    assert record is not None and record.success and record.attempts == 2
-    assert len(lab.ledger().kind("sleepy")) == 2  # the killed run and the one redelivery
-    cluster.wait_for(r"reincarnated worker Process-\w+ after death")
-    lab.assert_invariant()
-    assert_queue_empty(lab)
+    def test_sigkilled_worker_task_is_redelivered_once(self, make_lab: Callable[..., FaultLab]) -> None:
+        lab = make_lab()
+        cluster = lab.cluster()
+        victim = lab.enqueue(f"{TASKS}.sleepy", "victim", 1.5)
+        [row] = recorded(lab, "sleepy")
+        os.kill(int(row[-1]), signal.SIGKILL)
+        settle(lab)
+        record = lab.client.fetch(victim)
+        assert record is not None and record.success and record.attempts == 2
+        assert len(lab.ledger().kind("sleepy")) == 2  # the killed run and the one redelivery
+        cluster.wait_for(r"reincarnated worker Process-\w+ after death")
+        lab.assert_invariant()
+        assert_queue_empty(lab)
 
+    def test_a_cluster_frozen_past_its_lease_resumes_after_another_finished_the_task(
+        self,
+        make_lab: Callable[..., FaultLab],
+    ) -> None:
+        lab = make_lab()
+        lab.configure(lease=lab.lease(2.0))
+        frozen = lab.cluster()
+        task_id = lab.enqueue(f"{TASKS}.ledger", "frozen", 1.0)
+        recorded(lab, "began")
+        os.killpg(frozen.process.pid, signal.SIGSTOP)  # the whole cluster: nothing touches the lease
+        try:
+            lab.cluster()
+            assert lab.client.fetch(task_id, wait=30.0) is not None  # redelivered after the lease ran out
+            assert len(lab.ledger().kind("began")) == 2
+        finally:
+            os.killpg(frozen.process.pid, signal.SIGCONT)
+        # The frozen worker finishes too; its monitor's save is dropped (a success is final), and
+        # its ack, made with the stale owner token, matches nothing. Its "final" ledger line comes
+        # after that save.
+        wait_until(lambda: len([r for r in lab.ledger().kind("final") if r[1] == task_id]) == 2, timeout=30)
+        record = lab.client.fetch(task_id)
+        assert record is not None and record.success and record.attempts == 2
+        lab.assert_invariant()
+        assert_queue_empty(lab)
 
-def test_a_cluster_frozen_past_its_lease_resumes_after_another_finished_the_task(
-    make_lab: Callable[..., FaultLab],
-) -> None:
-    lab = make_lab()
-    lab.configure(lease=lab.lease(2.0))
-    frozen = lab.cluster()
-    task_id = lab.enqueue(f"{TASKS}.ledger", "frozen", 1.0)
-    recorded(lab, "began")
-    os.killpg(frozen.process.pid, signal.SIGSTOP)  # the whole cluster: nothing touches the lease
-    try:
-        lab.cluster()
-        assert lab.client.fetch(task_id, wait=30.0) is not None  # redelivered after the lease ran out
-        assert len(lab.ledger().kind("began")) == 2
-    finally:
-        os.killpg(frozen.process.pid, signal.SIGCONT)
-    # The frozen worker finishes too; its monitor's save is dropped (a success is final), and
-    # its ack, made with the stale owner token, matches nothing. Its "final" ledger line comes
-    # after that save.
-    wait_until(lambda: len([r for r in lab.ledger().kind("final") if r[1] == task_id]) == 2, timeout=30)
-    record = lab.client.fetch(task_id)
-    assert record is not None and record.success and record.attempts == 2
-    lab.assert_invariant()
-    assert_queue_empty(lab)
-
-
-def test_a_server_sigkilled_and_restarted_on_its_data_the_cluster_reconnects_by_itself(
-    make_lab: Callable[..., FaultLab],
-) -> None:
-    lab = make_lab(own_server=True)
-    server = lab.target.server
-    assert server is not None
-    lab.configure(lease=lab.lease(3.0))
-    cluster = lab.cluster()
-    lab.enqueue_many(f"{TASKS}.sleepy", [(f"t{i:02d}", 0.2) for i in range(24)])
-    recorded(lab, "sleepy", count=4)
-    server.kill_hard()
-    outage = OUTAGE.format(url=re.escape(lab.env["QFRAME_BROKER_URL"]))
-    cluster.wait_for(outage, timeout=30)
-    server.start()  # same port, same data directory
-    cluster.wait_for(RECOVERY, timeout=30)
-    settle(lab, timeout=90)
-    assert cluster.process.poll() is None and "reincarnated" not in cluster.log
-    assert len(re.findall(outage, cluster.log)) == 1  # one line for the outage
-    assert len(re.findall(RECOVERY, cluster.log)) == 1  # one for the recovery
-    lab.assert_invariant()
-    assert_queue_empty(lab)
+    def test_a_server_sigkilled_and_restarted_on_its_data_the_cluster_reconnects_by_itself(
+        self,
+        make_lab: Callable[..., FaultLab],
+    ) -> None:
+        lab = make_lab(own_server=True)
+        server = lab.target.server
+        assert server is not None
+        lab.configure(lease=lab.lease(3.0))
+        cluster = lab.cluster()
+        lab.enqueue_many(f"{TASKS}.sleepy", [(f"t{i:02d}", 0.2) for i in range(24)])
+        recorded(lab, "sleepy", count=4)
+        server.kill_hard()
+        outage = OUTAGE.format(url=re.escape(lab.env["QFRAME_BROKER_URL"]))
+        cluster.wait_for(outage, timeout=30)
+        server.start()  # same port, same data directory
+        cluster.wait_for(RECOVERY, timeout=30)
+        settle(lab, timeout=90)
+        assert cluster.process.poll() is None and "reincarnated" not in cluster.log
+        assert len(re.findall(outage, cluster.log)) == 1  # one line for the outage
+        assert len(re.findall(RECOVERY, cluster.log)) == 1  # one for the recovery
+        lab.assert_invariant()
+        assert_queue_empty(lab)

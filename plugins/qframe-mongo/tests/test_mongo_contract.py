@@ -27,7 +27,7 @@ from qframe_mongo import MongoBroker, MongoStore
 from qframe_mongo.broker import queue_collection
 from qframe_mongo.connection import now_ms
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.secantusdb]
 
 
 def write_malformed_entries(url: str, prefix: str, queue: str) -> list[str]:

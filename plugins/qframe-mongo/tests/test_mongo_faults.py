@@ -15,6 +15,8 @@ import pytest
 from qframe.testing import FaultContract, FaultLab, FaultTarget
 from qframe.testing.lab import TargetFactory
 
+pytestmark = pytest.mark.secantusdb
+
 
 class TestMongoWireCompatibleSecantusDBFaults(FaultContract):
     """FaultContract, Mongo-wire-compatible (SecantusDB)."""
