@@ -11,6 +11,7 @@ so the server deletes it by itself::
                        attempts, last_error, dead_at}
     qframe.schedules  {_id: schedule id, data}
     qframe.slots      {_id: schedule id + ":" + slot, owner, expires, expire_at}
+    qframe.held       {_id, queue, payload, due, claim, claimed_until}
 
 A TTL monitor runs about once a minute, so reads also filter on ``expires``: an expired
 document is never returned, whether or not the server deleted it yet.
@@ -19,18 +20,21 @@ document is never returned, whether or not the server deleted it yet.
 from __future__ import annotations
 
 import datetime
+import math
+import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import pymongo
 import pymongo.errors
-from bson import Binary
-from pymongo import ReplaceOne
+from bson import Binary, ObjectId
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.collection import Collection
 
 from qframe.errors import ConfigError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 from qframe_mongo.connection import DEFAULT_PREFIX, Document, Link, now_ms, redacted
 
 try:  # the agreed dead-letter record; a core without it still gets (id, reason, payload) tuples
@@ -68,8 +72,8 @@ def _ms(seconds: float) -> int:
     return round(float(seconds) * 1000)
 
 
-class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
-    """Results, statuses, dead letters and schedules on MongoDB.
+class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
+    """Results, statuses, dead letters, schedules and held delays on MongoDB.
 
     ``options`` are pymongo keyword options plus ``prefix`` (collection prefix, default
     ``qframe``) and ``result_ttl`` (seconds after which a saved result expires; unset keeps
@@ -119,6 +123,9 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
                 collection.create_index([("func", pymongo.ASCENDING), ("stopped", pymongo.DESCENDING)])
         if role == "dead":
             collection.create_index("queue")
+        if role == "held":
+            collection.create_index([("queue", pymongo.ASCENDING), ("due", pymongo.ASCENDING)])
+            collection.create_index("claim")
 
     @property
     def results(self) -> Collection[Document]:
@@ -397,6 +404,59 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
         """Delete a schedule; return whether it existed."""
         with self._link.errors():
             return self._collection("schedules").delete_one({"_id": schedule_id}).deleted_count == 1
+
+    # -- held delays -------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Keep a held task of ``queue`` until it is claimed near ``due``; return its id."""
+        entry_id = str(ObjectId())
+        document = {
+            "_id": entry_id,
+            "queue": queue,
+            "payload": Binary(payload),
+            "due": _ms(due),
+            "claim": None,
+            "claimed_until": 0,
+        }
+        with self._link.errors():
+            self._collection("held").insert_one(document)
+        return entry_id
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease up to ``limit`` unclaimed held tasks due by ``until``, earliest first.
+
+        As the broker's bulk claim: read candidate ids, one conditional update per id
+        (still unclaimed, so two claimers never share one), then read back this claim's.
+        """
+        if limit <= 0:
+            return []
+        now = now_ms()
+        free: dict[str, Any] = {"queue": queue, "claimed_until": {"$lte": now}}
+        if until != math.inf:
+            free["due"] = {"$lte": _ms(until)}
+        token = os.urandom(16).hex()
+        held = self._collection("held")
+        order = [("due", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
+        with self._link.errors():
+            ids = [d["_id"] for d in held.find(free, {"_id": 1}).sort(order).limit(limit)]
+            if not ids:
+                return []
+            claim = {"$set": {"claim": token, "claimed_until": now + max(1, _ms(lease))}}
+            held.bulk_write([UpdateOne({**free, "_id": _id}, claim) for _id in ids], ordered=False)
+            claimed = list(held.find({"_id": {"$in": ids}, "claim": token}).sort(order))
+        return [HeldTask(str(d["_id"]), token, bytes(d["payload"]), int(d["due"]) / 1000) for d in claimed]
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete these held tasks of ``queue``, each only while its claim still holds it."""
+        if not tasks:
+            return
+        pairs = [{"_id": task.id, "claim": task.claim} for task in tasks]
+        with self._link.errors():
+            self._collection("held").delete_many({"queue": queue, "$or": pairs})
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of ``queue``, claimed or not."""
+        with self._link.errors():
+            return self._collection("held").count_documents({"queue": queue})
 
     # -- connection ----------------------------------------------------------------------
     def ping(self) -> bool:

@@ -17,6 +17,7 @@ from qframe.brokers.base import Broker
 from qframe.testing import (
     BrokerContract,
     DeadLetterStoreContract,
+    DelayStoreContract,
     ScheduleStoreContract,
     StatusStoreContract,
     StoreContract,
@@ -70,7 +71,9 @@ class TestMongoWireCompatibleSecantusDBBroker(BrokerContract):
         )
 
 
-class TestMongoWireCompatibleSecantusDBStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
+class TestMongoWireCompatibleSecantusDBStore(
+    StoreContract, StatusStoreContract, DeadLetterStoreContract, DelayStoreContract
+):
     """The store's role contracts, Mongo-wire-compatible (SecantusDB)."""
 
     @pytest.fixture
