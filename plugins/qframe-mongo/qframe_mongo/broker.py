@@ -342,6 +342,15 @@ class MongoBroker(Broker):
         """Run the server's ``ping`` command; raise BrokerError (within seconds) if it does not answer."""
         return self._link.ping()
 
+    def warnings(self) -> list[str]:
+        """A line when the client's write concern is unacknowledged (``w=0``): tasks can be lost."""
+        if self._link.client.write_concern.acknowledged:
+            return []
+        return [
+            f"mongo broker at {redacted(self.url)} uses write concern w=0: enqueues and acks are "
+            "not acknowledged, so tasks can be lost or run twice; use w=1 or w='majority'"
+        ]
+
     def info(self) -> str:
         """One line describing the broker (password hidden)."""
         return f"MongoBroker {redacted(self.url)} queue={self.queue} prefix={self.prefix}"

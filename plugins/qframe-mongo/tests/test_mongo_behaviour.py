@@ -190,6 +190,17 @@ def test_a_forked_process_opens_its_own_client(broker: MongoBroker) -> None:
     assert broker._link.client is not parent_client
 
 
+def test_an_unacknowledged_write_concern_is_warned_about(
+    mongo_url: str, prefix: str, cleanup: list[Any]
+) -> None:
+    careless = MongoBroker(mongo_url, "w0", prefix=prefix, w=0)
+    careful = MongoBroker(mongo_url, "w1", prefix=prefix)
+    cleanup += [careless, careful]
+    [line] = careless.warnings()
+    assert "write concern w=0" in line and "tasks can be lost" in line
+    assert careful.warnings() == []
+
+
 def test_an_unreachable_broker_raises_broker_error_in_one_line() -> None:
     broker = MongoBroker(f"mongodb://127.0.0.1:{free_port()}/q", "q", serverSelectionTimeoutMS=500)
     with pytest.raises(
