@@ -116,7 +116,10 @@ class Link:
         """This process's client (a new one after a fork; the parent's sockets are never used)."""
         if self._client is None or self._pid != os.getpid():
             with self.errors():
-                self._client = pymongo.MongoClient(self.url, connect=False, **self._kwargs)
+                try:
+                    self._client = pymongo.MongoClient(self.url, connect=False, **self._kwargs)
+                except (TypeError, ValueError) as exc:  # a bad option value
+                    raise ConfigError(f"{self.what} at {redacted(self.url)}: {_detail(exc)}") from None
             self._pid = os.getpid()
         return self._client
 

@@ -219,6 +219,12 @@ def test_bad_urls_and_options_are_config_errors() -> None:
         MongoBroker("mongodb://localhost/db", "q", change_streams="sometimes")
     with pytest.raises(ConfigError, match="save_limit_per"):
         MongoStore("mongodb://localhost/db", save_limit_per="colour")
+    with pytest.raises(ConfigError, match=r"^mongo broker at mongodb://localhost/db: Unknown option: colour"):
+        MongoBroker("mongodb://localhost/db", "q", colour=1).ping()
+    with pytest.raises(
+        ConfigError, match=r"^mongo store at mongodb://localhost/db: serverSelectionTimeoutMS must be"
+    ):
+        MongoStore("mongodb://localhost/db", serverSelectionTimeoutMS="soon").ping()
 
 
 def test_the_database_comes_from_the_url_path() -> None:
