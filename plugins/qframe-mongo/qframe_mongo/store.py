@@ -276,20 +276,19 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
             return self.results.count_documents(self._group_filter(group, not failures))
 
     def tally(self, since: float | None = None) -> Tally:
-        """Successes, failures and busy seconds of live results stopped since ``since``."""
+        """Successes, failures and busy seconds of live results stopped since ``since`` (one aggregation)."""
         match: dict[str, Any] = _live(now_ms())
         if since is not None:
             match = {**match, "stopped": {"$gte": _ms(since)}}
+        busy = {"$sum": {"$max": [0, {"$subtract": ["$stopped", "$started"]}]}}
+        pipeline = [{"$match": match}, {"$group": {"_id": "$success", "n": {"$sum": 1}, "busy": busy}}]
+        counts = {True: 0, False: 0}
+        busy_ms = 0
         with self._link.errors():
-            documents = self.results.find(match, {"success": 1, "started": 1, "stopped": 1})
-            successes = failures = busy_ms = 0
-            for document in documents:
-                if document.get("success"):
-                    successes += 1
-                else:
-                    failures += 1
-                busy_ms += max(0, int(document.get("stopped", 0)) - int(document.get("started", 0)))
-        return Tally(successes=successes, failures=failures, busy=busy_ms / 1000)
+            for row in self.results.aggregate(pipeline):
+                counts[bool(row["_id"])] += int(row["n"])
+                busy_ms += int(row["busy"])
+        return Tally(successes=counts[True], failures=counts[False], busy=busy_ms / 1000)
 
     # -- cluster statuses ----------------------------------------------------------------
     def set_status(self, key: str, value: bytes, ttl: float) -> None:
