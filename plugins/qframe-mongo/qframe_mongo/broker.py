@@ -38,6 +38,8 @@ log = logging.getLogger("qframe.mongo")
 CHUNK = 1000
 #: Longest server-side wait of one change-stream ``getMore`` (ms): a dequeue gives up on time.
 AWAIT_MS = 250
+#: Seconds a change stream may go unread before a waiting dequeue opens a fresh one.
+STREAM_STALE = 1.0
 #: Error codes of a server that cannot open change streams (not a replica set, or a stage it lacks).
 NO_CHANGE_STREAMS = frozenset({40573, 40324, 136, 303})
 #: A change that can make a message claimable: an insert, or a nack/release (``lease_until`` 0).
@@ -120,6 +122,8 @@ class MongoBroker(Broker):
         self._indexed = False
         self._stream: CollectionChangeStream[Document] | None = None
         self._stream_pid = 0
+        #: When the stream was last read to the present (``time.monotonic()``).
+        self._stream_read = 0.0
 
     # -- plumbing ----------------------------------------------------------------------
     @property
@@ -242,13 +246,21 @@ class MongoBroker(Broker):
         return max(0.001, (int(first["visible_at"]) - now_ms()) / 1000)
 
     def _open_stream(self) -> None:
+        """Open the change stream, or reopen one left unread for a while.
+
+        A stream left unread while the queue was busy holds a change per message enqueued
+        since; each would cost a claim when the queue goes idle. Reopening it starts at now.
+        """
         if self.change_streams is False:
             return
         if self._stream is not None and self._stream_pid == os.getpid():
-            return
+            if time.monotonic() - self._stream_read <= STREAM_STALE:
+                return
+            self._close_stream()
         try:
             self._stream = self.collection.watch(WAKE_PIPELINE, max_await_time_ms=AWAIT_MS)
             self._stream_pid = os.getpid()
+            self._stream_read = time.monotonic()
             if self.change_streams is None:
                 self.change_streams = True
                 log.debug("mongo broker %s: dequeue blocks on a change stream", self.queue)
@@ -272,7 +284,9 @@ class MongoBroker(Broker):
             return
         try:
             while time.monotonic() < deadline:
-                if self._stream.try_next() is not None:
+                change = self._stream.try_next()
+                self._stream_read = time.monotonic()
+                if change is not None:
                     return
         except pymongo.errors.PyMongoError:
             self._close_stream()  # reopened by the next dequeue; the claim reports an outage

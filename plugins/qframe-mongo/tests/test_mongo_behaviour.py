@@ -143,6 +143,28 @@ def test_blocking_dequeue_waits_on_a_change_stream_instead_of_polling(broker: Mo
     assert claims <= 3  # the first look, then one per change that woke it
 
 
+def test_a_stream_left_unread_is_reopened_instead_of_replaying_every_change(
+    broker: MongoBroker, mongo_url: str, prefix: str, cleanup: list[Any]
+) -> None:
+    producer = MongoBroker(mongo_url, broker.queue, prefix=prefix)
+    cleanup.append(producer)
+    assert broker.dequeue(1, wait=0.01) == []  # opens the change stream
+    producer.enqueue_many([b"m"] * 40)
+    broker.ack_many([m.ack_id for m in broker.dequeue(40)])  # busy: the stream is not read
+    broker._stream_read -= 10  # as if that took a while
+    claims = 0
+    original = broker._claim
+
+    def counted(count: int) -> Any:
+        nonlocal claims
+        claims += 1
+        return original(count)
+
+    broker._claim = counted  # type: ignore[method-assign]
+    assert broker.dequeue(1, wait=1.0) == []
+    assert claims <= 2  # not one per insert the old stream had seen
+
+
 def test_without_change_streams_dequeue_polls_every_poll_seconds(
     mongo_url: str, prefix: str, cleanup: list[Any]
 ) -> None:
