@@ -88,6 +88,12 @@ class SecantusServer(ServerProcess):
             client.close()
 
 
+@pytest.fixture
+def secantus_lookup() -> Callable[[], str]:
+    """:func:`secantus_binary`, for the test of what happens when SecantusDB is missing."""
+    return secantus_binary
+
+
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     """The URL every test shares: ``QFRAME_MONGO_URL``, or a SecantusDB of this session."""

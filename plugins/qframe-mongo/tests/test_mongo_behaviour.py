@@ -249,6 +249,17 @@ def test_bad_urls_and_options_are_config_errors() -> None:
         MongoStore("mongodb://localhost/db", serverSelectionTimeoutMS="soon").ping()
 
 
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_secantusdb_fails_under_ci_and_skips_locally(
+    secantus_lookup: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, ci: str, outcome: Any
+) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="SecantusDB is not installed"):
+        secantus_lookup()
+
+
 def test_the_database_comes_from_the_url_path() -> None:
     assert database_name("mongodb://u:p@h1:1,h2:2/jobs?replicaSet=rs0") == "jobs"
     assert database_name("mongodb://localhost") == "qframe"
