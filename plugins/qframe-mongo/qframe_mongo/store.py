@@ -33,14 +33,14 @@ from pymongo.collection import Collection
 
 from qframe.errors import ConfigError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
+from qframe.stores import base as stores_base
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
 from qframe.stores.delays import DelayStore, HeldTask
 from qframe_mongo.connection import DEFAULT_PREFIX, Document, Link, now_ms, redacted
 
-try:  # the agreed dead-letter record; a core without it still gets (id, reason, payload) tuples
-    from qframe.stores.base import DeadLetter  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the core version
-    DeadLetter = None
+#: The core's dead-letter record (the agreed ``qframe.stores.base.DeadLetter``); a core without
+#: it still gets ``(message_id, reason, payload)`` tuples from :meth:`MongoStore.dead_letters`.
+CORE_DEAD_LETTER: Any = getattr(stores_base, "DeadLetter", None)
 
 #: Fields ``save_limit_per`` may name.
 LIMIT_FIELDS = ("group", "name", "func")
@@ -350,9 +350,9 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         ``(message_id, reason, payload)`` tuples.
         """
         records = self.dead_letter_records(queue)
-        if DeadLetter is None:
+        if CORE_DEAD_LETTER is None:
             return [(r.message_id, r.reason, r.payload) for r in records]
-        return [DeadLetter(*r) for r in records]
+        return [CORE_DEAD_LETTER(*r) for r in records]
 
     def remove_dead_letters(self, queue: str, message_ids: Sequence[str]) -> int:
         """Delete these dead letters of ``queue``; return how many existed."""
