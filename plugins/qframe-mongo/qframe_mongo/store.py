@@ -163,12 +163,14 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
 
         Within the batch the first success of an id wins, else its last failure. Each
         upsert matches only a saved failure; against a saved success it collides on
-        ``_id`` and is dropped. Then ``save_limit`` prunes old successes.
+        ``_id`` and is dropped. Then ``save_limit`` prunes old successes. With
+        ``save_limit < 0`` successes are not kept, except cached ones (``ResultMeta.expires``
+        set), which are kept until they expire.
         """
         chosen: dict[str, tuple[ResultMeta, bytes]] = {}
         for meta, blob in results:
-            if meta.success and self.save_limit < 0:
-                continue  # a success that is not kept leaves the store as it was
+            if meta.success and self.save_limit < 0 and not getattr(meta, "expires", 0.0):
+                continue  # a success not kept leaves the store as it was; a cached one is kept
             kept = chosen.get(meta.id)
             if kept is None or not kept[0].success:
                 chosen[meta.id] = (meta, blob)

@@ -297,6 +297,17 @@ def test_result_meta_expires_is_honoured(store: MongoStore) -> None:
     assert [store.get(m.id) for m in (gone, kept, forever)] == [None, b"kept", b"forever"]
 
 
+def test_a_cached_success_is_kept_when_successes_are_not(
+    mongo_url: str, prefix: str, cleanup: list[Any]
+) -> None:
+    store = MongoStore(mongo_url, prefix=prefix, save_limit=-1)
+    cleanup.append(store)
+    cached, plain = ExpiringMeta(*make_meta(), expires=time.time() + 60), ExpiringMeta(*make_meta())
+    store.save_many([(cached, b"cached"), (plain, b"plain")])  # type: ignore[list-item]
+    assert (store.get(cached.id), store.get(plain.id)) == (b"cached", None)
+    store.purge()
+
+
 def test_get_by_name_returns_the_most_recently_stopped_live_result(store: MongoStore) -> None:
     base = time.time()
     store.save_many(
