@@ -12,6 +12,8 @@ nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+#: Test-only servers a plugin's session installs, kept out of its published metadata (GPL).
+TEST_SERVERS = {"qframe-mongo": ["secantusdb"]}
 
 
 @nox.session
@@ -26,6 +28,8 @@ def tests(session: nox.Session) -> None:
 def plugins(session: nox.Session, plugin: str) -> None:
     """One plugin's tests against the core in this checkout."""
     session.install("-e", ".[test]", *sibling_plugins(plugin), "-e", f"plugins/{plugin}[test]")
+    if plugin in TEST_SERVERS:
+        session.install(*TEST_SERVERS[plugin])
     session.chdir(f"plugins/{plugin}")
     session.run("pytest", "tests", *session.posargs)
 
