@@ -65,6 +65,19 @@ class TestThreadsScenarios(ProcessManagerScenarios):
         assert busy_record is not None and busy_record.success and busy_record.attempts == 2
         lab.assert_invariant()
 
+    def test_recycled_process_retires_its_idle_threads_too(self, lab: FaultLab) -> None:
+        lab.configure(workers=1, recycle=3)
+        cluster = lab.cluster()
+        ids = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(3)])
+        settle(lab)
+        assert [lab.client.result(i) for i in ids] == [1, 2, 3]
+        cluster.wait_for(r"recycled worker Process-\w+")  # the three idle threads left as well
+        after = lab.enqueue(f"{TASKS}.inc", 10)
+        settle(lab)
+        assert lab.client.result(after) == 11
+        assert len(cluster.worker_pids()) == 2
+        lab.assert_invariant()
+
     def test_start_logs_how_per_worker_options_apply(self, lab: FaultLab) -> None:
         cluster = lab.cluster()
         cluster.wait_for(
