@@ -50,6 +50,9 @@ class LoopCall:
 
     async def _run(self, awaitable: Awaitable[Any]) -> Any:
         if self._cancelled:  # cancelled before the loop started it
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()
             raise asyncio.CancelledError
         self._task = asyncio.current_task()
         return await awaitable
