@@ -10,8 +10,11 @@ the whole process is replaced when the abandoned thread has not returned within
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from qframe.builtin.prefork import PreforkManager
 from qframe.config import Config
@@ -30,14 +33,39 @@ class ThreadsManager(PreforkManager):
         if self.threads < 1:
             raise ConfigError(f"option 'threads_per_process' must be at least 1, got {self.threads}")
         self.lanes = ThreadLanes(self.threads, config.grace)
+        self._coroutines: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
+        self._lock = threading.Lock()
 
     def run_lanes(self, lane: Callable[[int], None]) -> None:
         """Run the worker's lanes as threads until every one of them left."""
         self.lanes.run(lane)
 
     def lane_timed_out(self, index: int) -> None:
-        """Abandon the lane's thread; replace the process if it does not return within ``grace``."""
+        """Abandon the lane's thread (cancel its coroutine, if it awaits one); replace the process
+        if the thread does not return within ``grace``."""
+        thread = self.lanes.thread(index)
+        with self._lock:
+            running = self._coroutines.get(thread.ident or 0) if thread is not None else None
         self.lanes.abandon(index)
+        if running is not None:
+            loop, task = running
+            loop.call_soon_threadsafe(task.cancel)
+
+    def run_awaitable(self, awaitable: Awaitable[Any]) -> Any:
+        """Run it on the thread's own loop, cancellable from :meth:`lane_timed_out`."""
+        return super().run_awaitable(self._cancellable(awaitable))
+
+    async def _cancellable(self, awaitable: Awaitable[Any]) -> Any:
+        thread = threading.get_ident()
+        task = asyncio.current_task()
+        assert task is not None
+        with self._lock:
+            self._coroutines[thread] = (asyncio.get_running_loop(), task)
+        try:
+            return await awaitable
+        finally:
+            with self._lock:
+                self._coroutines.pop(thread, None)
 
     def enforce_timeout(self, pid: int, channel: Channel, ack_id: str) -> None:
         """Tell the lane to let go of the task (a thread cannot be killed)."""

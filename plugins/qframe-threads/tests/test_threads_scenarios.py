@@ -65,6 +65,20 @@ class TestThreadsScenarios(ProcessManagerScenarios):
         assert busy_record is not None and busy_record.success and busy_record.attempts == 2
         lab.assert_invariant()
 
+    def test_timed_out_async_def_task_is_cancelled_and_its_process_kept(self, lab: FaultLab) -> None:
+        lab.configure(workers=1, lease=lab.lease(15.0))
+        cluster = lab.cluster()
+        late = lab.enqueue(f"{TASKS}.nap", "late", 60.0, timeout=1)
+        settle(lab)
+        record = lab.client.fetch(late)
+        assert record is not None and (record.success, record.result) == (False, "timed out after 1 s")
+        recorded(lab, "nap-cancelled")
+        after = lab.enqueue(f"{TASKS}.nap", "after", 0.01)
+        settle(lab)
+        assert lab.client.result(after) == "after"
+        assert len(cluster.worker_pids()) == 1 and "reincarnated" not in cluster.log
+        lab.assert_invariant()
+
     def test_recycled_process_retires_its_idle_threads_too(self, lab: FaultLab) -> None:
         lab.configure(workers=1, recycle=3)
         cluster = lab.cluster()
