@@ -31,7 +31,8 @@ GRACE = 2.0
 
 @pytest.mark.timeout(180)
 class ProcessManagerScenarios:
-    """SIGKILL of a worker, timeouts, recycling, SIGTERM with tasks prefetched, ``async def`` tasks."""
+    """SIGKILL of a worker, timeouts, recycling and ``max_rss``, SIGTERM with tasks prefetched,
+    ``async def`` tasks, ``cpu_affinity``."""
 
     @pytest.fixture
     def manager_env(self) -> Mapping[str, str]:
@@ -126,6 +127,17 @@ class ProcessManagerScenarios:
         after = lab.enqueue(f"{TASKS}.nap", "after", 0.01)
         settle(lab)
         assert lab.client.result(after) == "after"
+        lab.assert_invariant()
+
+    def test_m8_worker_process_past_max_rss_is_recycled_without_losing_a_task(self, lab: FaultLab) -> None:
+        lab.configure(max_rss=100, workers=1)
+        cluster = lab.cluster()
+        leaks = lab.enqueue_many(f"{TASKS}.grow", [(30,)] * 8)
+        settle(lab)
+        assert all(lab.client.fetch(i).success for i in leaks)  # type: ignore[union-attr]
+        assert [lab.ledger().begun[i] for i in leaks] == [1] * 8
+        assert len({lab.client.result(i) for i in leaks}) >= 2  # a leaking process was replaced
+        cluster.wait_for(r"recycled worker Process-\w+")
         lab.assert_invariant()
 
     def test_m7_cpu_affinity_pins_each_worker_process(self, lab: FaultLab) -> None:
