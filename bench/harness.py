@@ -5,6 +5,7 @@ Examples::
     python bench/harness.py --tasks 5000 --reps 3 --systems qframe,huey,celery,djangoq,rq
     python bench/harness.py --mode scale --scale-workers 1,2,4
     python bench/harness.py --mode sqlite            # qframe's SQLite vs Huey's SqliteHuey
+    python bench/harness.py --mode io                # 50 ms sleeps: qframe managers, peer threads
 
 Each (system, repetition) runs in its own ``runner.py`` subprocess, which starts the
 system's workers in their own process groups and always stops them. Repetitions go
@@ -55,6 +56,7 @@ from runner import MARKER  # noqa: E402
 
 DEFAULT_SYSTEMS = "qframe,huey,celery,djangoq,rq"
 SQLITE_SYSTEMS = ("qframe", "huey")
+IO_SYSTEMS = "qframe,qframe-threads,qframe-asyncio,celery-threads,dramatiq-threads"
 
 
 @dataclass(frozen=True)
@@ -313,16 +315,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=("compare", "scale", "sqlite"),
+        choices=("compare", "scale", "sqlite", "io"),
         default="compare",
         help="compare (default): the full table on Redis; scale: throughput over "
-        "worker and task counts; sqlite: qframe's SQLite vs Huey's SqliteHuey",
+        "worker and task counts; sqlite: qframe's SQLite vs Huey's SqliteHuey; io: an I/O-bound "
+        "task (50 ms sleep) under qframe's process managers and the peers' thread pools",
     )
     parser.add_argument(
         "--systems",
         default=None,
         help=f"comma-separated, from {','.join(ADAPTERS)} "
-        f"(default {DEFAULT_SYSTEMS}; sqlite mode: qframe,huey)",
+        f"(default {DEFAULT_SYSTEMS}; sqlite mode: qframe,huey; io mode: {IO_SYSTEMS})",
     )
     parser.add_argument("--tasks", type=int, default=5000, help="tasks per throughput run (default 5000)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions, round-robin (default 3)")
@@ -344,6 +347,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=240.0,
         help="hard limit in seconds for one run of one system (default 240)",
+    )
+    parser.add_argument(
+        "--io-sleep", type=float, default=0.05, help="io mode: seconds each task sleeps (default 0.05)"
     )
     parser.add_argument("--scale-workers", default="1,2,4", help="scale mode: worker counts (default 1,2,4)")
     parser.add_argument("--scale-tasks", default=None, help="scale mode: task counts (default --tasks)")
@@ -368,7 +374,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "-v", "--verbose", action="store_true", help="print tracebacks and log tails of failures"
     )
     args = parser.parse_args(argv)
-    default = ",".join(SQLITE_SYSTEMS) if args.mode == "sqlite" else DEFAULT_SYSTEMS
+    default = {"sqlite": ",".join(SQLITE_SYSTEMS), "io": IO_SYSTEMS}.get(args.mode, DEFAULT_SYSTEMS)
     args.systems = [s.strip() for s in (args.systems or default).split(",") if s.strip()]
     unknown = [s for s in args.systems if s not in ADAPTERS]
     if unknown:
@@ -399,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every ``finally`` (workers, redis-server) runs.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     backend = "sqlite" if args.mode == "sqlite" else "redis"
+    os.environ["BENCH_NAP"] = str(args.io_sleep)  # the io tasks read it in every worker
     if args.mode == "scale":
         tasks = _ints(args.scale_tasks) if args.scale_tasks else [args.tasks]
         points = [Point(backend, w, n) for w in _ints(args.scale_workers) for n in tasks]
@@ -413,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options={
             "huey_notify_result": args.huey_notify_result,
             "huey_sqlite_poll": args.huey_sqlite_poll,
+            "task": "nap" if args.mode == "io" else "inc",
         },
     )
     workroot = Path(tempfile.mkdtemp(prefix="qframe-bench-"))
@@ -440,8 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = scale_table(args.systems, points, outcomes)
     else:
         what = "Redis, same server" if backend == "redis" else "SQLite"
+        nap = f"nap(x): sleep {args.io_sleep * 1000:g} ms, x + 1 (qframe = prefork)"
+        task = nap if args.mode == "io" else "inc(x) -> x + 1"
         table = compare_table(
-            f"{what}: inc(x) -> x + 1, {args.tasks:,} tasks, {args.workers} workers, "
+            f"{what}: {task}, {args.tasks:,} tasks, {args.workers} workers, "
             f"median of {args.reps} reps (ratio = qframe / system)",
             args.systems,
             points[0],

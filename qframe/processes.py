@@ -10,7 +10,9 @@ policy. ``qframe.testing.ProcessManagerContract`` checks a manager against all o
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from qframe.config import Config
@@ -146,8 +148,52 @@ class ProcessManager(abc.ABC):
         """In a cluster child: let SIGTERM/SIGINT sent to the process group reach only the main process."""
 
     @abc.abstractmethod
-    def enforce_timeout(self, pid: int) -> None:
-        """The task that worker ``pid`` runs went past its timeout: stop it.
+    def enforce_timeout(self, pid: int, channel: Channel, ack_id: str) -> None:
+        """The task ``ack_id`` that worker ``pid`` runs went past its timeout: stop it.
 
-        The worker's channel then ends, and the pusher records the task as timed out.
+        Called in the pusher, with the pusher's end of the worker lane's ``channel``. A
+        manager stops the process (``prefork``: SIGKILL), or sends ``("timeout", ack_id)``
+        on ``channel`` so that the lane abandons the task (:meth:`lane_timed_out`). Either
+        way the lane's channel then ends, and the pusher records the task as timed out.
         """
+
+    # -- lanes: what one worker process runs at once ---------------------------------------
+    def run_lanes(self, lane: Callable[[int], None]) -> None:
+        """In a worker process: run ``lane(index)`` for each lane; return when all returned.
+
+        A lane takes one task at a time over its own channel to the pusher, so the pusher
+        sees each lane as a worker. The default is one lane, run in the calling thread.
+        """
+        lane(0)
+
+    def lane_timed_out(self, index: int) -> None:  # noqa: B027 (optional: most managers kill instead)
+        """In a worker process: lane ``index`` was told its task timed out and let go of it.
+
+        The lane's channel is already closed and the lane will not report the task. The
+        manager stops the task if it can, starts a new lane ``index``, and replaces the
+        process if the abandoned task does not return. The default does nothing (the
+        default ``enforce_timeout`` kills the process instead).
+        """
+
+    def run_awaitable(self, awaitable: Awaitable[Any]) -> Any:
+        """Run what an ``async def`` task returned to completion and return its result.
+
+        The default keeps one event loop per lane thread across tasks (so loop-bound
+        clients cached by a task module keep working), via :class:`asyncio.Runner`.
+        """
+        runner: asyncio.Runner | None = getattr(_thread_loops, "runner", None)
+        if runner is None:
+            runner = _thread_loops.runner = asyncio.Runner()
+        return runner.run(_as_coroutine(awaitable))
+
+    def startup_note(self) -> str | None:
+        """One line the sentinel logs at start: how per-worker options apply under this manager."""
+        return None
+
+
+_thread_loops = threading.local()
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    """Any awaitable as a coroutine (``asyncio.Runner.run`` takes coroutines only)."""
+    return await awaitable

@@ -347,6 +347,9 @@ class RecordingChannel:
     def send(self, obj: Any) -> None:
         self.end.send(obj)
 
+    def fileno(self) -> int:
+        return int(self.end.fileno())
+
 
 def test_an_idle_worker_receives_its_deliveries_on_its_own_thread() -> None:
     pusher, theirs = Pipe()

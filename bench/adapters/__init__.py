@@ -14,6 +14,10 @@ ADAPTERS: dict[str, str] = {
     "djangoq": "adapters.djangoq:DjangoQAdapter",
     "rq": "adapters.rq:RQAdapter",
     "dramatiq": "adapters.dramatiq:DramatiqAdapter",
+    "qframe-threads": "adapters.qframe_managers:QframeThreadsAdapter",
+    "qframe-asyncio": "adapters.qframe_managers:QframeAsyncioAdapter",
+    "celery-threads": "adapters.celery:CeleryThreadsAdapter",
+    "dramatiq-threads": "adapters.dramatiq:DramatiqThreadsAdapter",
 }
 
 #: Redis database number of each system, so a crashed run never leaks into another's.
@@ -24,6 +28,10 @@ REDIS_DB: dict[str, int] = {
     "djangoq": 4,
     "rq": 5,
     "dramatiq": 6,
+    "qframe-threads": 7,
+    "qframe-asyncio": 8,
+    "celery-threads": 9,
+    "dramatiq-threads": 10,
 }
 
 

@@ -22,7 +22,7 @@ class CeleryAdapter(Adapter):
         import celery_tasks
 
         self.app = celery_tasks.app
-        self.inc = celery_tasks.inc
+        self.inc = getattr(celery_tasks, self.spec.options.get("task", "inc"))
 
     def worker_commands(self) -> list[list[str]]:
         """One worker with a prefork pool of ``N`` processes and no cluster chatter."""
@@ -69,3 +69,18 @@ class CeleryAdapter(Adapter):
     def version(self) -> str:
         """Celery's version."""
         return version("celery")
+
+
+class CeleryThreadsAdapter(CeleryAdapter):
+    """``celery worker -P threads -c N*8``: one process, as many threads as qframe-threads has."""
+
+    name = "celery-threads"
+
+    def worker_commands(self) -> list[list[str]]:
+        """The prefork command with the thread pool instead."""
+        from adapters.qframe_managers import THREADS
+
+        [command] = super().worker_commands()
+        command[command.index("prefork")] = "threads"
+        command[command.index("-c") + 1] = str(self.spec.workers * THREADS)
+        return [command]

@@ -22,7 +22,7 @@ class DramatiqAdapter(Adapter):
         import dramatiq_tasks
         from dramatiq.results import ResultMissing
 
-        self.inc = dramatiq_tasks.inc
+        self.inc = getattr(dramatiq_tasks, self.spec.options.get("task", "inc"))
         self.missing = ResultMissing
 
     def worker_commands(self) -> list[list[str]]:
@@ -47,3 +47,16 @@ class DramatiqAdapter(Adapter):
     def version(self) -> str:
         """Dramatiq's version."""
         return version("dramatiq")
+
+
+class DramatiqThreadsAdapter(DramatiqAdapter):
+    """``dramatiq -p N -t 8``: ``N`` processes of as many threads as qframe-threads has."""
+
+    name = "dramatiq-threads"
+
+    def worker_commands(self) -> list[list[str]]:
+        """``N`` worker processes with ``THREADS`` threads each."""
+        from adapters.qframe_managers import THREADS
+
+        args = ("dramatiq_tasks", "-p", str(self.spec.workers), "-t", str(THREADS))
+        return [python_module_cmd("dramatiq", *args)]

@@ -49,8 +49,8 @@ class QframeAdapter(Adapter):
         return [python_call_cmd("qframe.cli:main", *args)]
 
     def enqueue(self, x: int) -> Any:
-        """``async_task("qframe_tasks.inc", x)`` returns the task id."""
-        return self.client.async_task("qframe_tasks.inc", x)
+        """``async_task("qframe_tasks.inc", x)`` (io mode: ``nap``) returns the task id."""
+        return self.client.async_task(f"qframe_tasks.{self.spec.options.get('task', 'inc')}", x)
 
     def check(self, handle: Any) -> Any:
         """``result(task_id)`` without waiting; None while not stored."""

@@ -97,7 +97,7 @@ class PreforkManager(ProcessManager):
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
 
-    def enforce_timeout(self, pid: int) -> None:
+    def enforce_timeout(self, pid: int, channel: Channel, ack_id: str) -> None:
         """SIGKILL the worker process (a CPU loop, a sleep and a blocked read all stop)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -92,14 +92,18 @@ class Deliveries:
         Holding more than the workers get through soon would keep tasks from other
         clusters on the same queue; ``prefetch`` caps it.
         """
-        workers = self.config.workers
+        workers = self.lanes()
         ready = min(self.config.prefetch, max(workers, int(self.recent_rate / 4)))
         return workers * self.depth() + ready
 
     def depth(self) -> int:
         """Deliveries a worker holds: the running one plus about 10 ms of work (at least one)."""
-        per_worker = self.recent_rate / self.config.workers
+        per_worker = self.recent_rate / self.lanes()
         return 1 + min(MAX_QUEUED_PER_WORKER, max(1, int(per_worker / 100)))
+
+    def lanes(self) -> int:
+        """Workers that take tasks: one per process, or each lane of a process that runs several."""
+        return max(self.config.workers, len(self.slots))
 
     def occupied(self) -> int:
         """Deliveries waiting or at workers (call with :attr:`space` held)."""

@@ -57,6 +57,8 @@ class Dispatcher:
             if self.deliveries.stopping:
                 self.send(conn, ("stop",))
         elif message[0] == "done":
+            # it finished before the timeout took effect: what runs next is not the timed-out task
+            slot.killed_for_timeout = None
             with self.deliveries.space:
                 slot.assigned.popleft()
                 self.deliveries.finished += 1

@@ -81,7 +81,7 @@ class Pusher:
                 else:
                     dispatcher.receive(obj)
             dispatcher.hand_out()
-            timeouts.enforce(dispatcher.slots.values())
+            timeouts.enforce(dispatcher.slots)
             leases.renew()
             outbox.flush()
         outbox.flush()

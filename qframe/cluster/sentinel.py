@@ -103,6 +103,8 @@ class Sentinel:
         runtime = boot(self.context, "sentinel", self.name)
         self.hooks, self.processes = runtime.hooks, runtime.processes
         self.orphaned = self.processes.orphan_check()
+        if note := self.processes.startup_note():
+            log.info("%s", note)
         self.scheduler = SchedulerTicker(self.config, self.hooks.pm)  # a wrong name fails before any spawn
         self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
         self.monitor = self.spawn_commanded("monitor", run_monitor)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from qframe.cluster.deliveries import Slot
 from qframe.config import Config
-from qframe.processes import ProcessManager
+from qframe.processes import Channel, ProcessManager
 
 log = logging.getLogger("qframe")
 
@@ -27,10 +27,10 @@ class TimeoutWatch:
             return None
         return running.header.timeout or self.config.timeout
 
-    def enforce(self, slots: Iterable[Slot]) -> None:
+    def enforce(self, slots: Mapping[Channel, Slot]) -> None:
         """Stop every worker whose running task is past its timeout."""
         now = time.monotonic()
-        for slot in slots:
+        for channel, slot in slots.items():
             timeout = self.limit(slot)
             if timeout and slot.running and now - slot.running.started >= timeout:
                 log.error(
@@ -40,7 +40,7 @@ class TimeoutWatch:
                     timeout,
                 )
                 slot.killed_for_timeout = timeout
-                self.processes.enforce_timeout(slot.pid)
+                self.processes.enforce_timeout(slot.pid, channel, slot.running.message.ack_id)
 
     def next_due(self, slots: Iterable[Slot]) -> float:
         """The monotonic time of the next timeout (infinity when none)."""

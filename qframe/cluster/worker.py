@@ -1,14 +1,16 @@
-"""A worker: runs the tasks the pusher hands it, one at a time, and reports each outcome."""
+"""A worker process: each of its lanes runs the tasks the pusher hands it, one at a time, and reports them."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import resource
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qframe.brokers.base import Message
@@ -29,44 +31,91 @@ log = logging.getLogger("qframe")
 def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
     """The worker process's main function.
 
-    The pusher sends batches of deliveries; the worker runs them in order, sends each
-    outcome to the monitor and then tells the pusher ``done``, so the pusher always knows
-    which delivery runs now. A :class:`Mailbox` thread reads the pusher's messages while a
-    task runs, so the pusher can take back deliveries this worker has not started.
+    The process manager runs the process's lanes (:meth:`ProcessManager.run_lanes`: one
+    under ``prefork``); each lane is a :class:`WorkerProcess` ``lane``.
     """
     runtime = boot(context, "worker", name)
-    config = context.config
-    pin_cpus(index, config.cpu_affinity)
-    codec, results = context.codec(), context.result_codec()
-    orphaned = runtime.processes.orphan_check()
+    pin_cpus(index, context.config.cpu_affinity)
+    worker = WorkerProcess(context, runtime, name)
     log.info("%s ready for work at %s", name, os.getpid())
     ready.send(os.getpid())
     ready.close()
-
-    pusher: Mailbox | None = None
-    monitor: Channel | None = None
-    done = 0
-    while True:
-        try:
-            if pusher is None:
-                pusher = Mailbox(runtime.processes.connect(context.pusher_address, context.authkey, orphaned))
-                pusher.send(("hello", os.getpid(), name))
-            work = pusher.next()
-            if work is None:
-                break
-            ack_id, attempts, envelope, message_id = work
-            result = execute(codec, results, runtime.hooks, config, ack_id, attempts, envelope, message_id)
-            monitor = report(context, runtime, monitor, result)
-            pusher.send(("done",))
-            done += 1
-            if (config.recycle and done >= config.recycle) or over_memory(config.max_rss):
-                pusher.send(("bye",))
-                return  # exit code 0: the sentinel replaces a recycled worker
-        except (EOFError, OSError):
-            pusher = None  # the pusher died; the sentinel starts another at the same address
-            if orphaned():
-                break
+    runtime.processes.run_lanes(worker.lane)
     log.info("%s stopped doing work", name)
+
+
+class WorkerProcess:
+    """One worker process: its lanes, and the quota (``recycle``, ``max_rss``) they share.
+
+    Each lane has its own connection to the pusher. The pusher sends batches of
+    deliveries; the lane runs them in order, sends each outcome to the monitor and then
+    tells the pusher ``done``, so the pusher always knows which delivery runs now. A
+    :class:`Mailbox` thread reads the pusher's messages while a task runs, so the pusher
+    can take back deliveries this lane has not started. Once the process reaches its
+    quota every lane leaves after its current task and the process exits with 0.
+    """
+
+    def __init__(self, context: Context, runtime: Runtime, name: str) -> None:
+        self.context = context
+        self.runtime = runtime
+        self.name = name
+        self.config = context.config
+        self.codec, self.results = context.codec(), context.result_codec()
+        self.orphaned = runtime.processes.orphan_check()
+        self._lock = threading.Lock()
+        self._mailboxes: dict[int, Mailbox] = {}
+        self.done = 0
+        self.retiring = False
+
+    def lane(self, index: int) -> None:
+        """Take and run tasks over one connection to the pusher until stopped or retired."""
+        processes = self.runtime.processes
+        lane_name = self.name if index == 0 else f"{self.name}.{index}"
+        pusher: Mailbox | None = None
+        monitor: Channel | None = None
+        while True:
+            try:
+                if pusher is None:
+                    address, authkey = self.context.pusher_address, self.context.authkey
+                    channel = processes.connect(address, authkey, self.orphaned)
+                    pusher = Mailbox(channel, functools.partial(processes.lane_timed_out, index))
+                    with self._lock:
+                        self._mailboxes[index] = pusher
+                        if self.retiring:
+                            pusher.retire()
+                    pusher.send(("hello", os.getpid(), lane_name))
+                work = pusher.next()
+                if work is None:
+                    if pusher.retired:
+                        pusher.send(("bye",))
+                    break
+                result = execute(
+                    self.codec, self.results, self.runtime.hooks, self.config, *work, processes.run_awaitable
+                )
+                if not pusher.finished():
+                    return  # timed out: the pusher records it; the manager started another lane
+                monitor = report(self.context, self.runtime, monitor, result)
+                pusher.send(("done",))
+                if self.count_done():
+                    pusher.send(("bye",))
+                    return  # the process exits with 0 once every lane left: the sentinel replaces it
+            except (EOFError, OSError):
+                if pusher is not None and pusher.timed_out:
+                    return
+                pusher = None  # the pusher died; the sentinel starts another at the same address
+                if self.orphaned():
+                    break
+
+    def count_done(self) -> bool:
+        """Count a finished task; True once the process reached its quota (then all lanes retire)."""
+        with self._lock:
+            self.done += 1
+            quota = self.config.recycle and self.done >= self.config.recycle
+            if not self.retiring and (quota or over_memory(self.config.max_rss)):
+                self.retiring = True
+                for mailbox in self._mailboxes.values():
+                    mailbox.retire()
+            return self.retiring
 
 
 def report(context: Context, runtime: Runtime, monitor: Channel | None, result: Outcome) -> Channel | None:
@@ -91,8 +140,13 @@ def execute(
     attempts: int,
     envelope: bytes,
     message_id: str = "",
+    run_awaitable: Callable[[Awaitable[Any]], Any] | None = None,
 ) -> Outcome:
-    """Decode and run one task through ``qframe_execute_task``; never raises."""
+    """Decode and run one task through ``qframe_execute_task``; never raises.
+
+    What an ``async def`` task returns is run to completion by ``run_awaitable`` (the
+    process manager's :meth:`~qframe.processes.ProcessManager.run_awaitable`).
+    """
     try:
         task = Task.from_dict(codec.decode(envelope))
     except Exception as exc:
@@ -106,7 +160,8 @@ def execute(
     error: BaseException | None = None
     token = set_current(CurrentTask(task.id, task.label, task.func, attempt, task.cluster))
     try:
-        value: Any = hooks.execute_task(task, resolve_cached(task.func))
+        func = resolve_cached(task.func)
+        value: Any = hooks.execute_task(task, awaiting(func, run_awaitable) if run_awaitable else func)
         success = True
     except BaseException as exc:  # a task's SystemExit is a failure too, not the worker's end
         value = "".join(traceback.format_exception(exc)).rstrip()
@@ -122,6 +177,17 @@ def execute(
         last_error = f"{type(error).__name__}: {error}"
         done = dead(done, delivery, last_error, attempt_limit(task.max_attempts, config))
     return done
+
+
+def awaiting(func: Callable[..., Any], run_awaitable: Callable[[Awaitable[Any]], Any]) -> Callable[..., Any]:
+    """``func`` as a plain function: an awaitable it returns is run to its result."""
+
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        value = func(*args, **kwargs)
+        return run_awaitable(value) if inspect.isawaitable(value) else value
+
+    return call
 
 
 @functools.lru_cache(maxsize=1024)

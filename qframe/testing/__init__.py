@@ -2,10 +2,10 @@
 
 Subclass :class:`BrokerContract`, :class:`StoreContract`, :class:`StatusStoreContract`,
 :class:`DeadLetterStoreContract`, :class:`DelayStoreContract`, :class:`ScheduleStoreContract`,
-:class:`~qframe.testing.processes.ProcessManagerContract` or :class:`FaultContract` in a
-driver's tests and provide the fixtures they name; see ``docs/plugins.md``. :class:`ServerProcess` (and the
-ready-made :class:`RedisServer`) start a driver's server on a loopback port and inject
-faults into it.
+:class:`~qframe.testing.processes.ProcessManagerContract`, :class:`ProcessManagerScenarios`
+or :class:`FaultContract` in a driver's tests and provide the fixtures they name; see
+``docs/plugins.md``. :class:`ServerProcess` (and the ready-made :class:`RedisServer`)
+start a driver's server on a loopback port and inject faults into it.
 """
 
 from qframe.testing.contracts import (
@@ -20,6 +20,7 @@ from qframe.testing.contracts import (
 )
 from qframe.testing.faults import FaultContract
 from qframe.testing.lab import FaultLab, FaultTarget
+from qframe.testing.manager_scenarios import ProcessManagerScenarios
 from qframe.testing.processes import ProcessManagerContract
 from qframe.testing.schedule_contract import ScheduleStoreContract
 from qframe.testing.servers import RedisServer, ServerProcess, free_port, require_binary
@@ -32,6 +33,7 @@ __all__ = [
     "FaultLab",
     "FaultTarget",
     "ProcessManagerContract",
+    "ProcessManagerScenarios",
     "RedisServer",
     "ScheduleStoreContract",
     "ServerProcess",

@@ -31,6 +31,14 @@ def sleep_for(seconds: float, ready: Channel) -> None:
     time.sleep(seconds)
 
 
+def overrun(channel: Channel, ready: Channel) -> None:
+    """A worker lane stand-in: reports its pid, then ends on ``("timeout", ack_id)`` (or when killed)."""
+    ready.send(os.getpid())
+    while channel.poll(60):
+        if channel.recv()[0] == "timeout":
+            raise SystemExit(1)
+
+
 def echo(channel: Channel) -> None:
     """A child that answers each message on ``channel`` with it doubled, until ``None``."""
     while (message := channel.recv()) is not None:
@@ -138,9 +146,10 @@ class ProcessManagerContract:
 
     def test_timeout_policy_stops_the_worker(self, manager: ProcessManager) -> None:
         ready_r, ready_w = manager.pipe(duplex=False)
-        child = manager.spawn(sleep_for, (60, ready_w), "Process-overrun")
+        mine, theirs = manager.pipe()
+        child = manager.spawn(overrun, (theirs, ready_w), "Process-overrun")
         pid = ready_r.recv()
-        manager.enforce_timeout(pid)
+        manager.enforce_timeout(pid, mine, "ack-1")
         assert manager.wait([child], [], 30) == [child]
         child.join(5)
         assert child.exitcode is not None and child.exitcode != 0

@@ -7,6 +7,7 @@ an ``O_APPEND`` descriptor so that lines from many worker processes never mix.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -151,3 +152,21 @@ def raising_hook(result: Any) -> None:
     """A result hook that records the call, then raises RuntimeError."""
     record("raising_hook", result.name)
     raise RuntimeError(f"hook refused {result.name}")
+
+
+async def nap(tag: str, seconds: float) -> str:
+    """An ``async def`` task: record the call, ``await asyncio.sleep(seconds)``, return ``tag``."""
+    record("nap", tag)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        record("nap-cancelled", tag)
+        raise
+    return tag
+
+
+async def hog_loop(tag: str, seconds: float) -> str:
+    """An ``async def`` task that blocks its event loop: record the call, ``time.sleep(seconds)``."""
+    record("hog", tag)
+    time.sleep(seconds)
+    return tag
