@@ -1,0 +1,84 @@
+"""The core's service-manager plugin: systemd's notification protocol from a running cluster.
+
+It does nothing unless ``NOTIFY_SOCKET`` is set (systemd sets it for ``Type=notify``
+services) and the ``sd_notify`` option is on. Then the cluster's main process sends
+``READY=1`` once every cluster process runs and ``STOPPING=1`` when the stop procedure
+begins; the sentinel sends, every guard cycle, a ``STATUS=`` line and ``WATCHDOG=1``, the
+watchdog ping only while it sees all its children alive and the broker answering. The
+sentinel is not the service's main process, so the unit needs ``NotifyAccess=all``
+(see ``docs/deploy.md``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qframe.hookspecs import hookimpl
+from qframe.notify_socket import NotifySocket
+
+if TYPE_CHECKING:
+    from qframe.cluster.cluster import Cluster
+    from qframe.cluster.stat import Stat
+    from qframe.config import Config
+
+#: One notifier per process, made on first use (each cluster process is its own client).
+_notifier: NotifySocket | None = None
+#: The last ``STATUS=`` text sent, so that an unchanged status is not sent again.
+_last_status = ""
+
+
+def notifier(config: Config) -> NotifySocket | None:
+    """This process's notifier, or None when notifications are off or nobody listens."""
+    global _notifier
+    if not config.sd_notify:
+        return None
+    if _notifier is None:
+        _notifier = NotifySocket()
+    return _notifier if _notifier.enabled else None
+
+
+def status_line(stat: Stat) -> str:
+    """The ``STATUS=`` text: queue sizes and workers alive, as ``systemctl status`` shows it."""
+    return (
+        f"{stat.status}: {stat.queued} queued, {stat.leased} in progress, "
+        f"{stat.workers_alive}/{len(stat.workers)} workers alive"
+        + ("" if stat.broker_reachable else ", broker unreachable")
+    )
+
+
+def healthy(stat: Stat) -> bool:
+    """Whether the sentinel may ping the watchdog: every child alive and the broker answering."""
+    return stat.children_alive and stat.broker_reachable
+
+
+@hookimpl
+def qframe_cluster_started(cluster: Cluster) -> None:
+    """Tell the service manager the cluster is ready."""
+    sender = notifier(cluster.config)
+    if sender is not None:
+        sender.send(READY="1", STATUS=f"running queue '{cluster.config.name}'")
+
+
+@hookimpl
+def qframe_sentinel_tick(stat: Stat, config: Config) -> None:
+    """Send the cluster's status, and the watchdog ping while it is healthy."""
+    global _last_status
+    sender = notifier(config)
+    if sender is None:
+        return
+    fields: dict[str, str] = {}
+    line = status_line(stat)
+    if line != _last_status:
+        fields["STATUS"] = line
+    if healthy(stat):
+        fields["WATCHDOG"] = "1"
+    if fields and sender.send(**fields) and "STATUS" in fields:
+        _last_status = line
+
+
+@hookimpl
+def qframe_cluster_stopping(cluster: Cluster) -> None:
+    """Tell the service manager the cluster is stopping."""
+    sender = notifier(cluster.config)
+    if sender is not None:
+        sender.send(STOPPING="1", STATUS="stopping")
