@@ -353,3 +353,12 @@ def test_health_counts_another_hosts_cluster_only_with_any_host(lab: Lab) -> Non
     assert f"on host {socket.gethostname()}" in here.stderr
     anywhere = qframe(lab, "health", "--any-host")
     assert anywhere.returncode == 0, anywhere.stderr
+
+
+def test_watchdog_shorter_than_two_guard_cycles_is_one_warning(lab: Lab, manager: ServiceManager) -> None:
+    lab.env["WATCHDOG_USEC"] = "300000"  # 0.3 s, with guard_cycle 0.2
+    cluster = notified_cluster(lab, manager)
+    [line] = cluster.wait_for(r"WARNING the service manager's watchdog expires after 0\.3 s")
+    assert line.endswith("less than two guard cycles (0.4 s): raise WatchdogSec= or lower guard_cycle")
+    assert cluster.stop() == 0
+    assert sdnotify.watchdog_too_short(load_config(environ=lab.env), {"WATCHDOG_USEC": "30000000"}) is None

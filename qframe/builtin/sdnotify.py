@@ -11,6 +11,9 @@ sentinel is not the service's main process, so the unit needs ``NotifyAccess=all
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from qframe.hookspecs import hookimpl
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from qframe.cluster.cluster import Cluster
     from qframe.cluster.stat import Stat
     from qframe.config import Config
+
+log = logging.getLogger("qframe")
 
 #: One notifier per process, made on first use (each cluster process is its own client).
 _notifier: NotifySocket | None = None
@@ -51,11 +56,28 @@ def healthy(stat: Stat) -> bool:
     return stat.children_alive and stat.broker_reachable
 
 
+def watchdog_too_short(config: Config, environ: Mapping[str, str]) -> str | None:
+    """A warning when the service manager's watchdog expires before two guard cycles passed."""
+    usec = environ.get("WATCHDOG_USEC", "")
+    if not usec.isdigit() or int(usec) == 0:
+        return None
+    seconds = int(usec) / 1_000_000
+    if seconds >= 2 * config.guard_cycle:
+        return None
+    return (
+        f"the service manager's watchdog expires after {seconds:g} s, less than two guard cycles "
+        f"({2 * config.guard_cycle:g} s): raise WatchdogSec= or lower guard_cycle"
+    )
+
+
 @hookimpl
 def qframe_cluster_started(cluster: Cluster) -> None:
     """Tell the service manager the cluster is ready."""
     sender = notifier(cluster.config)
     if sender is not None:
+        warning = watchdog_too_short(cluster.config, os.environ)
+        if warning is not None:
+            log.warning("%s", warning)
         sender.send(READY="1", STATUS=f"running queue '{cluster.config.name}'")
 
 
