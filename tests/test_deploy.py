@@ -27,11 +27,11 @@ import psutil
 import pytest
 from conftest import Lab
 from test_doc_examples import ROOT, examples
-from test_supervision import ServiceManager
 
 from qframe.cluster.stat import Stat, read_statuses
 from qframe.config import load as load_config
 from qframe.testing import wait_until
+from qframe.testing.notify import NotifyListener
 from qframe.testing.servers import require_binary
 
 pytestmark = pytest.mark.timeout(150)
@@ -128,7 +128,7 @@ def test_systemd_unit_runs_as_type_notify_with_watchdog_and_stops_in_order(lab: 
     service = unit(lab.tmp)["Service"]
     assert (service["Type"], service["NotifyAccess"], service["KillMode"]) == ("notify", "all", "mixed")
     assert service["RestartPreventExitStatus"] == "2"
-    manager = ServiceManager(str(lab.tmp / "notify.sock"))
+    manager = NotifyListener(str(lab.tmp / "notify.sock"))
     env = {
         **lab.env,
         "NOTIFY_SOCKET": manager.address,

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,85 +26,26 @@ from qframe.builtin import sdnotify
 from qframe.cluster.stat import Stat, StatusWriter, config_keys, read_statuses
 from qframe.commands.health import verdict
 from qframe.config import load as load_config
-from qframe.notify_socket import NotifySocket, socket_address
+from qframe.notify_socket import NotifySocket
 from qframe.pidfile import read_pid
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.notify import NotifyListener
 
 pytestmark = pytest.mark.timeout(150)
 
 
-class ServiceManager:
-    """A bound ``AF_UNIX`` datagram socket that records every notification it receives."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.socket.bind(socket_address(address))
-        self.socket.settimeout(0.2)
-        self.messages: list[dict[str, str]] = []
-        self._changed = threading.Condition()
-        self._closed = False
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while not self._closed:
-            try:
-                data = self.socket.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
-            with self._changed:
-                self.messages.append(fields)
-                self._changed.notify_all()
-
-    def values(self, key: str, since: int = 0) -> list[str]:
-        """Every value of ``key`` received, from message number ``since`` on."""
-        with self._changed:
-            return [m[key] for m in self.messages[since:] if key in m]
-
-    def wait_for(self, key: str, value: str | None = None, since: int = 0, timeout: float = 40.0) -> int:
-        """Wait for a message with ``key`` (containing ``value``); return its position."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for position in range(since, len(self.messages)):
-                    found = self.messages[position].get(key)
-                    if found is not None and (value is None or value in found):
-                        return position
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {key}={value or ''}... in {self.messages}")
-                self._changed.wait(min(left, 0.2))
-
-    def count(self) -> int:
-        """Messages received so far."""
-        with self._changed:
-            return len(self.messages)
-
-    def close(self) -> None:
-        """Stop reading and close the socket (and its file)."""
-        self._closed = True
-        self._reader.join(5)
-        self.socket.close()
-        if not self.address.startswith("@"):
-            Path(self.address).unlink(missing_ok=True)
-
-
 @pytest.fixture
-def manager(tmp_path: Path) -> Iterator[ServiceManager]:
+def manager(tmp_path: Path) -> Iterator[NotifyListener]:
     """A stand-in for systemd's notification socket, at a path in the test's directory."""
-    listener = ServiceManager(str(tmp_path / "notify.sock"))
+    listener = NotifyListener(str(tmp_path / "notify.sock"))
     try:
         yield listener
     finally:
         listener.close()
 
 
-def notified_cluster(lab: Lab, manager: ServiceManager, *args: str) -> ClusterProcess:
+def notified_cluster(lab: Lab, manager: NotifyListener, *args: str) -> ClusterProcess:
     """A running cluster whose service manager is ``manager``."""
     lab.env["NOTIFY_SOCKET"] = manager.address
     return lab.cluster(*args)
@@ -134,7 +74,7 @@ def qframe(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_notify_socket_sends_ready_status_watchdog_and_stopping_in_order(
-    lab: Lab, manager: ServiceManager
+    lab: Lab, manager: NotifyListener
 ) -> None:
     cluster = notified_cluster(lab, manager)
     ready = manager.wait_for("READY", "1")
@@ -148,7 +88,7 @@ def test_notify_socket_sends_ready_status_watchdog_and_stopping_in_order(
 
 
 def test_notify_socket_reaches_an_abstract_address(lab: Lab) -> None:
-    listener = ServiceManager(f"@qframe-test-{uuid.uuid4().hex}")
+    listener = NotifyListener(f"@qframe-test-{uuid.uuid4().hex}")
     try:
         cluster = notified_cluster(lab, listener)
         listener.wait_for("READY", "1")
@@ -158,7 +98,7 @@ def test_notify_socket_reaches_an_abstract_address(lab: Lab) -> None:
         listener.close()
 
 
-def test_sd_notify_false_forces_notifications_off(lab: Lab, manager: ServiceManager) -> None:
+def test_sd_notify_false_forces_notifications_off(lab: Lab, manager: NotifyListener) -> None:
     lab.configure(sd_notify="false")
     cluster = notified_cluster(lab, manager)
     wait_until(lambda: read_statuses(load_config(environ=lab.env, cwd=lab.tmp)), timeout=30)
@@ -185,7 +125,7 @@ def test_gone_service_manager_is_one_warning_and_no_error(
 
 
 def test_watchdog_is_not_pinged_while_a_child_is_dead(
-    manager: ServiceManager, monkeypatch: pytest.MonkeyPatch
+    manager: NotifyListener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", manager.address)
     monkeypatch.setattr(sdnotify, "_notifier", None)
@@ -200,7 +140,7 @@ def test_watchdog_is_not_pinged_while_a_child_is_dead(
 
 
 def test_watchdog_stops_while_the_broker_is_unreachable_and_resumes_after(
-    lab: Lab, manager: ServiceManager
+    lab: Lab, manager: NotifyListener
 ) -> None:
     marker = lab.tmp / "outage"
     lab.configure(test_outage=marker, store="sqlite")
@@ -216,7 +156,7 @@ def test_watchdog_stops_while_the_broker_is_unreachable_and_resumes_after(
     assert back > unreachable
 
 
-def test_watchdog_stops_while_the_sentinel_is_frozen(lab: Lab, manager: ServiceManager) -> None:
+def test_watchdog_stops_while_the_sentinel_is_frozen(lab: Lab, manager: NotifyListener) -> None:
     cluster = notified_cluster(lab, manager)
     manager.wait_for("WATCHDOG", "1")
     sentinel = sentinel_pid(lab)
@@ -237,7 +177,7 @@ def test_watchdog_stops_while_the_sentinel_is_frozen(lab: Lab, manager: ServiceM
 
 
 def test_outage_longer_than_max_outage_exits_3_after_stopping_notification(
-    lab: Lab, manager: ServiceManager
+    lab: Lab, manager: NotifyListener
 ) -> None:
     marker = lab.tmp / "outage"
     lab.configure(test_outage=marker, max_outage=1, store="sqlite")
@@ -355,7 +295,7 @@ def test_health_counts_another_hosts_cluster_only_with_any_host(lab: Lab) -> Non
     assert anywhere.returncode == 0, anywhere.stderr
 
 
-def test_watchdog_shorter_than_two_guard_cycles_is_one_warning(lab: Lab, manager: ServiceManager) -> None:
+def test_watchdog_shorter_than_two_guard_cycles_is_one_warning(lab: Lab, manager: NotifyListener) -> None:
     lab.env["WATCHDOG_USEC"] = "300000"  # 0.3 s, with guard_cycle 0.2
     cluster = notified_cluster(lab, manager)
     [line] = cluster.wait_for(r"WARNING the service manager's watchdog expires after 0\.3 s")
