@@ -37,8 +37,9 @@ class NotifySocket:
     """Sends notifications to the service manager named by ``NOTIFY_SOCKET``.
 
     Built from the environment; :attr:`enabled` is false when the variable is unset or
-    names no supported address. A notification that cannot be delivered is logged once
-    at WARNING and dropped: the service manager going away never stops the cluster.
+    names no supported address. A notification that cannot be delivered at once (nobody
+    listens, or the listener's queue is full) is dropped, with one WARNING line until one
+    is delivered again: the service manager never stops or stalls the cluster.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
@@ -66,7 +67,9 @@ class NotifySocket:
         message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
         try:
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # non-blocking: a service manager that stops reading must never stall the sentinel
+                kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                self._socket = socket.socket(socket.AF_UNIX, kind)
             self._socket.sendto(message, self.address)
         except OSError as exc:
             if not self._warned:

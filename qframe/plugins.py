@@ -145,7 +145,7 @@ def make_plugin_manager(config: Config) -> PluginManager:
     pm.register(execution, name="qframe.execution")
     for name in config.disable_plugins:
         pm.set_blocked(name)
-    pm.register(sdnotify, name="qframe.sdnotify")  # idle unless NOTIFY_SOCKET is set
+    pm.register(sdnotify.ServiceNotifier(), name="qframe.sdnotify")  # idle unless NOTIFY_SOCKET is set
     origins = _load_entry_points(pm, config.plugins, config.strict_plugins)
     for module_name in config.plugin_modules:
         if pm.is_blocked(module_name) or pm.has_plugin(module_name):

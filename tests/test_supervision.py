@@ -124,19 +124,29 @@ def test_gone_service_manager_is_one_warning_and_no_error(
     sender.close()
 
 
-def test_watchdog_is_not_pinged_while_a_child_is_dead(
-    manager: NotifyListener, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("NOTIFY_SOCKET", manager.address)
-    monkeypatch.setattr(sdnotify, "_notifier", None)
+def test_watchdog_is_not_pinged_while_a_child_is_dead(manager: NotifyListener) -> None:
+    plugin = sdnotify.ServiceNotifier({"NOTIFY_SOCKET": manager.address})
     config = load_config(environ={"QFRAME_PLUGINS": ""})
     stat = Stat("c" * 32, "default", "here", 1, workers=[11, 12], workers_alive=1, children_alive=False)
-    sdnotify.qframe_sentinel_tick(stat, config)
+    plugin.qframe_sentinel_tick(stat, config)
     position = manager.wait_for("STATUS", "1/2 workers alive")
     assert "WATCHDOG" not in manager.messages[position]
     stat.workers_alive, stat.children_alive = 2, True
-    sdnotify.qframe_sentinel_tick(stat, config)
+    plugin.qframe_sentinel_tick(stat, config)
     manager.wait_for("WATCHDOG", "1", since=position + 1)
+
+
+@pytest.mark.timeout(30)
+def test_service_manager_that_stops_reading_never_blocks_the_sender(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "full.sock"))  # bound, never read: its queue fills up
+    try:
+        sender = NotifySocket({"NOTIFY_SOCKET": str(tmp_path / "full.sock")})
+        delivered = [sender.send(WATCHDOG="1") for _ in range(1000)]
+        assert delivered[0] and not delivered[-1]
+        sender.close()
+    finally:
+        listener.close()
 
 
 def test_watchdog_stops_while_the_broker_is_unreachable_and_resumes_after(

@@ -3,10 +3,10 @@
 It does nothing unless ``NOTIFY_SOCKET`` is set (systemd sets it for ``Type=notify``
 services) and the ``sd_notify`` option is on. Then the cluster's main process sends
 ``READY=1`` once every cluster process runs and ``STOPPING=1`` when the stop procedure
-begins; the sentinel sends, every guard cycle, a ``STATUS=`` line and ``WATCHDOG=1``, the
-watchdog ping only while it sees all its children alive and the broker answering. The
-sentinel is not the service's main process, so the unit needs ``NotifyAccess=all``
-(see ``docs/deploy.md``).
+begins; the sentinel sends, every guard cycle, a ``STATUS=`` line (when it changed) and
+``WATCHDOG=1``, the watchdog ping only while it sees all its children alive and the
+broker answering. The sentinel is not the service's main process, so the unit needs
+``NotifyAccess=all`` (see ``docs/deploy.md``).
 """
 
 from __future__ import annotations
@@ -25,21 +25,6 @@ if TYPE_CHECKING:
     from qframe.config import Config
 
 log = logging.getLogger("qframe")
-
-#: One notifier per process, made on first use (each cluster process is its own client).
-_notifier: NotifySocket | None = None
-#: The last ``STATUS=`` text sent, so that an unchanged status is not sent again.
-_last_status = ""
-
-
-def notifier(config: Config) -> NotifySocket | None:
-    """This process's notifier, or None when notifications are off or nobody listens."""
-    global _notifier
-    if not config.sd_notify:
-        return None
-    if _notifier is None:
-        _notifier = NotifySocket()
-    return _notifier if _notifier.enabled else None
 
 
 def status_line(stat: Stat) -> str:
@@ -70,37 +55,52 @@ def watchdog_too_short(config: Config, environ: Mapping[str, str]) -> str | None
     )
 
 
-@hookimpl
-def qframe_cluster_started(cluster: Cluster) -> None:
-    """Tell the service manager the cluster is ready."""
-    sender = notifier(cluster.config)
-    if sender is not None:
-        warning = watchdog_too_short(cluster.config, os.environ)
+class ServiceNotifier:
+    """The hook plugin: one per plugin manager, its socket opened on first use in its process."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        self._socket: NotifySocket | None = None
+        #: The last ``STATUS=`` text delivered, so that an unchanged status is not sent again.
+        self._last_status = ""
+
+    def sender(self, config: Config) -> NotifySocket | None:
+        """This process's notification socket, or None when notifications are off or nobody listens."""
+        if not config.sd_notify:
+            return None
+        if self._socket is None:
+            self._socket = NotifySocket(self._environ)
+        return self._socket if self._socket.enabled else None
+
+    @hookimpl
+    def qframe_cluster_started(self, cluster: Cluster) -> None:
+        """Tell the service manager the cluster is ready."""
+        sender = self.sender(cluster.config)
+        if sender is None:
+            return
+        warning = watchdog_too_short(cluster.config, os.environ if self._environ is None else self._environ)
         if warning is not None:
             log.warning("%s", warning)
         sender.send(READY="1", STATUS=f"running queue '{cluster.config.name}'")
 
+    @hookimpl
+    def qframe_sentinel_tick(self, stat: Stat, config: Config) -> None:
+        """Send the cluster's status when it changed, and the watchdog ping while it is healthy."""
+        sender = self.sender(config)
+        if sender is None:
+            return
+        fields: dict[str, str] = {}
+        line = status_line(stat)
+        if line != self._last_status:
+            fields["STATUS"] = line
+        if healthy(stat):
+            fields["WATCHDOG"] = "1"
+        if fields and sender.send(**fields) and "STATUS" in fields:
+            self._last_status = line
 
-@hookimpl
-def qframe_sentinel_tick(stat: Stat, config: Config) -> None:
-    """Send the cluster's status, and the watchdog ping while it is healthy."""
-    global _last_status
-    sender = notifier(config)
-    if sender is None:
-        return
-    fields: dict[str, str] = {}
-    line = status_line(stat)
-    if line != _last_status:
-        fields["STATUS"] = line
-    if healthy(stat):
-        fields["WATCHDOG"] = "1"
-    if fields and sender.send(**fields) and "STATUS" in fields:
-        _last_status = line
-
-
-@hookimpl
-def qframe_cluster_stopping(cluster: Cluster) -> None:
-    """Tell the service manager the cluster is stopping."""
-    sender = notifier(cluster.config)
-    if sender is not None:
-        sender.send(STOPPING="1", STATUS="stopping")
+    @hookimpl
+    def qframe_cluster_stopping(self, cluster: Cluster) -> None:
+        """Tell the service manager the cluster is stopping."""
+        sender = self.sender(cluster.config)
+        if sender is not None:
+            sender.send(STOPPING="1", STATUS="stopping")
