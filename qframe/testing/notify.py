@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from qframe.notify_socket import socket_address
@@ -67,6 +68,20 @@ class NotifyListener:
                 if left <= 0:
                     raise AssertionError(f"no {key}={value or ''}... in {self.messages}")
                 self._changed.wait(min(left, 0.2))
+
+    def flush(self, timeout: float = 40.0) -> int:
+        """Wait until every datagram sent before this call was read; return the count before it.
+
+        It sends a marker to the socket and waits for it: datagrams on one Unix socket
+        arrive in order, so what a test finds missing afterwards was never sent.
+        """
+        marker = uuid.uuid4().hex
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(f"FLUSH={marker}".encode(), self.socket.getsockname())
+        position = self.wait_for("FLUSH", marker, timeout=timeout)
+        with self._changed:
+            del self.messages[position]
+        return position
 
     def count(self) -> int:
         """Messages received so far."""

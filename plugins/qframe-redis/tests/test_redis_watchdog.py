@@ -61,6 +61,7 @@ def test_watchdog_stops_while_redis_is_down_and_resumes_when_it_is_back(
         failed_before = len(cluster.lines)
         # five more guard cycles without Redis: each logs that it could not publish its status
         cluster.wait_for(r"DEBUG could not publish status", count=5 + cluster.log.count("could not publish"))
+        systemd.flush()
         assert systemd.values("WATCHDOG", since=down) == [], cluster.lines[failed_before:]
         server.start()
         back = systemd.wait_for("WATCHDOG", "1", since=down)
