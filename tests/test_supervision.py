@@ -9,6 +9,7 @@ datagram socket stands in for systemd's: the test binds it and passes its addres
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -263,6 +264,8 @@ def test_stale_pidfile_of_a_dead_process_is_replaced(lab: Lab) -> None:
     # written right after the "running." line, by the cluster_started hook
     wait_until(lambda: read_pid(pidfile) == cluster.process.pid, timeout=30)
     assert pidfile.read_text() == f"{cluster.process.pid}\n"
+    where = re.escape(str(pidfile))
+    cluster.wait_for(rf"INFO replacing the stale pidfile {where} of process {gone.pid}, which is gone")
     assert cluster.stop() == 0
     assert not pidfile.exists()
 
