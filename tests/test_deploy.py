@@ -127,7 +127,8 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_systemd_unit_runs_as_type_notify_with_watchdog_and_stops_in_order(lab: Lab) -> None:
     service = unit(lab.tmp)["Service"]
     assert (service["Type"], service["NotifyAccess"], service["KillMode"]) == ("notify", "all", "mixed")
-    assert service["RestartPreventExitStatus"] == "2"
+    # a cluster killed by the watchdog in a broker outage may exit 2 at its restart: restart it again
+    assert service["Restart"] == "on-failure" and "RestartPreventExitStatus" not in service
     manager = NotifyListener(str(lab.tmp / "notify.sock"))
     env = {
         **lab.env,
