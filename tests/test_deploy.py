@@ -156,7 +156,8 @@ def test_systemd_unit_runs_as_type_notify_with_watchdog_and_stops_in_order(lab: 
 # -- supervisor ---------------------------------------------------------------------------
 
 
-def test_supervisor_program_runs_the_cluster_and_stops_it_in_order(lab: Lab, short_dir: Path) -> None:
+def supervisor_conf(short_dir: Path, app: Path) -> list[str]:
+    """Write a supervisord.conf around the page's program; return the supervisorctl command."""
     conf = short_dir / "supervisord.conf"
     conf.write_text(
         f"[supervisord]\nnodaemon = true\nlogfile = {short_dir}/supervisord.log\n"
@@ -165,13 +166,21 @@ def test_supervisor_program_runs_the_cluster_and_stops_it_in_order(lab: Lab, sho
         "[rpcinterface:supervisor]\n"
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
         f"[supervisorctl]\nserverurl = unix://{short_dir}/s.sock\n"
-        + localized(block("supervisord-program.conf"), lab.tmp)
+        + localized(block("supervisord-program.conf"), app)
         + f"redirect_stderr = true\nstdout_logfile = {short_dir}/qframe.log\n"
     )
-    ctl = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf)]
-    supervisord = start(
-        [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], lab.tmp, lab.env, short_dir / "out"
-    )
+    return [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf)]
+
+
+def supervisord(short_dir: Path, env: Mapping[str, str], app: Path) -> subprocess.Popen[bytes]:
+    """Start supervisord on the conf of :func:`supervisor_conf`."""
+    command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(short_dir / "supervisord.conf")]
+    return start(command, app, env, short_dir / "out")
+
+
+def test_supervisor_program_runs_the_cluster_and_stops_it_in_order(lab: Lab, short_dir: Path) -> None:
+    ctl = supervisor_conf(short_dir, lab.tmp)
+    manager = supervisord(short_dir, lab.env, lab.tmp)
     try:
         pids = cluster_pids(running_stat(lab))
         stopped = subprocess.run([*ctl, "stop", "qframe"], capture_output=True, text=True, timeout=120)
@@ -180,9 +189,26 @@ def test_supervisor_program_runs_the_cluster_and_stops_it_in_order(lab: Lab, sho
         assert "stopped: qframe (exit status 0)" in (short_dir / "supervisord.log").read_text()
         assert re.search(r"Q Cluster \S+ has stopped\.", (short_dir / "qframe.log").read_text())
         subprocess.run([*ctl, "shutdown"], capture_output=True, timeout=60)
-        supervisord.wait(60)
+        manager.wait(60)
     finally:
-        kill_group(supervisord)
+        kill_group(manager)
+
+
+def test_supervisor_gives_up_on_a_wrong_configuration_as_fatal(lab: Lab, short_dir: Path) -> None:
+    ctl = supervisor_conf(short_dir, lab.tmp)
+    manager = supervisord(short_dir, {**lab.env, "QFRAME_BROKER": "nosuch"}, lab.tmp)
+    try:
+
+        def status() -> str:
+            done = subprocess.run([*ctl, "status", "qframe"], capture_output=True, text=True, timeout=60)
+            return done.stdout
+
+        assert "FATAL" in wait_until(lambda: "FATAL" in status() and status(), timeout=90)
+        assert "qframe: error: unknown broker 'nosuch'" in (short_dir / "qframe.log").read_text()
+        subprocess.run([*ctl, "shutdown"], capture_output=True, timeout=60)
+        manager.wait(60)
+    finally:
+        kill_group(manager)
 
 
 # -- circus -------------------------------------------------------------------------------
