@@ -17,6 +17,7 @@ from qframe import drivers
 from qframe.client import Client
 from qframe.cluster.deadletters import list_dead_letters
 from qframe.cluster.stat import Stat, config_keys
+from qframe.commands.health import health
 from qframe.config import Config, env_name
 from qframe.config import load as load_config
 from qframe.convert import describe, show
@@ -65,16 +66,17 @@ def cli(config_file: str | None) -> None:
 @click.option("--broker", help="Broker driver name or module:Class [env QFRAME_BROKER].")
 @click.option("--broker-url", help="Broker location [env QFRAME_BROKER_URL].")
 @click.option("--timeout", type=float, help="Seconds a task may run [env QFRAME_TIMEOUT].")
+@click.option("--pidfile", type=click.Path(dir_okay=False), help="File for the cluster's pid while it runs.")
 @click.pass_context
 @fail_cleanly
-def cluster(ctx: click.Context, **overrides: Any) -> None:
+def cluster(ctx: click.Context, pidfile: str | None, **overrides: Any) -> None:
     """Start a cluster in the foreground; SIGTERM or Ctrl-C stops it."""
-    from qframe.cluster.cluster import Cluster
+    from qframe.commands.cluster import run_cluster
 
     sys.path.insert(0, os.getcwd())  # tasks.py and plugin_modules beside the cluster import by dotted path
     config = _config(ctx, **overrides)
     configure_logging(config.log_level)
-    sys.exit(Cluster(config).run())
+    sys.exit(run_cluster(config, pidfile))
 
 
 @cli.command()
@@ -214,6 +216,9 @@ def plugins(ctx: click.Context, markdown: bool) -> None:
         click.echo("  (none)")
     for kind, group in drivers.GROUPS.items():
         click.echo(f"{group}: {', '.join(drivers.available(kind)) or '(none)'}")
+
+
+cli.add_command(health)
 
 
 def option_table(options: tuple[PluginOption, ...]) -> str:

@@ -124,6 +124,9 @@ class Config:
     plugin_modules: tuple[str, ...] = ()
     #: An entry-point plugin that does not load stops start-up instead of being left out.
     strict_plugins: bool = False
+    #: Notify the service manager named by ``NOTIFY_SOCKET`` (systemd's ``Type=notify``) of
+    #: readiness, status, watchdog and stop; false never notifies, even when it is set.
+    sd_notify: bool = True
     #: Per-cluster overrides, ``{name: {option: value}}``.
     clusters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: The options the loaded plugins declared (not an option itself: :func:`load` fills it).

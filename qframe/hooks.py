@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from qframe.plugins import CORE_PLUGINS
+
 if TYPE_CHECKING:
     from qframe.cluster.cluster import Cluster
     from qframe.cluster.stat import Stat
@@ -29,7 +31,7 @@ class Hooks:
     def implemented(self, *names: str) -> bool:
         """Whether a plugin (other than the core) implements any of these hook names."""
         return any(
-            impl.plugin_name != "qframe.execution"
+            impl.plugin_name not in CORE_PLUGINS
             for name in names
             for impl in getattr(self._hook, f"qframe_{name}").get_hookimpls()
         )

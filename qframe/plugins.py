@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from qframe import hookspecs
-from qframe.builtin import execution
+from qframe.builtin import execution, sdnotify
 from qframe.errors import ConfigError, PluginError
 from qframe.typos import closest, warn_once
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # qframe.config builds a plugin manager while it loads, so it
 log = logging.getLogger("qframe")
 
 ENTRY_POINT_GROUP = "qframe"
+
+#: The core's own hook plugins, registered in every plugin manager and left out of listings.
+CORE_PLUGINS = frozenset({"qframe.execution", "qframe.sdnotify"})
 
 #: Hooks whose plain implementations' errors must reach the caller: the task's own error,
 #: and a bad option declaration (which stops loading the settings).
@@ -142,6 +145,7 @@ def make_plugin_manager(config: Config) -> PluginManager:
     pm.register(execution, name="qframe.execution")
     for name in config.disable_plugins:
         pm.set_blocked(name)
+    pm.register(sdnotify.ServiceNotifier(), name="qframe.sdnotify")  # idle unless NOTIFY_SOCKET is set
     origins = _load_entry_points(pm, config.plugins, config.strict_plugins)
     for module_name in config.plugin_modules:
         if pm.is_blocked(module_name) or pm.has_plugin(module_name):
@@ -234,7 +238,7 @@ def list_plugins(pm: pluggy.PluginManager) -> list[tuple[str, list[str]]]:
     """Registered plugins with the hooks each implements (the core's own left out)."""
     listing = []
     for name, plugin in pm.list_name_plugin():
-        if plugin is None or name == "qframe.execution":
+        if plugin is None or name in CORE_PLUGINS:
             continue
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         listing.append((name, hooks))

@@ -237,7 +237,12 @@ class Sentinel:
         stat.status, stat.timestamp = status, time.time()
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
         stat.workers = [child.process.pid or 0 for child in self.workers]
+        stat.workers_alive = sum(child.process.is_alive() for child in self.workers)
+        stat.children_alive = stat.workers_alive == len(self.workers) and all(
+            child.process.is_alive() for child in (self.pusher, self.monitor)
+        )
         stat.queued, stat.leased = self.broker_sizes()
+        stat.broker_reachable = self.outage.since is None
         for extra in self.hooks.collect_status(stat):
             stat.extra.update(extra)
         try:

@@ -56,6 +56,12 @@ class Stat:
     leased: int = 0
     #: Processes the sentinel replaced: after deaths, timeouts, recycles and ``max_rss``.
     reincarnations: int = 0
+    #: Workers alive when the status was taken.
+    workers_alive: int = 0
+    #: Whether every worker, the pusher and the monitor were alive when the status was taken.
+    children_alive: bool = True
+    #: Whether the broker answered the sentinel's last call (its queue sizes).
+    broker_reachable: bool = True
     started: float = field(default_factory=time.time)
     timestamp: float = field(default_factory=time.time)
     #: Fields added by ``qframe_collect_status`` plugins.
@@ -80,7 +86,12 @@ class Stat:
     @classmethod
     def from_bytes(cls, data: bytes, codec: Codec) -> Stat:
         """Verify and parse :meth:`to_bytes` output; raise SignatureError, ValueError or TypeError."""
-        return cls(**codec.decode(data, json_only=True))
+        fields = codec.decode(data, json_only=True)
+        if not isinstance(fields, dict):
+            raise TypeError(f"a status is a JSON object, not {type(fields).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        # a newer cluster's extra fields are left out, so older readers still list it
+        return cls(**{key: value for key, value in fields.items() if key in known})
 
     @classmethod
     def all(cls, store: Store, keys: Sequence[str]) -> list[Stat]:

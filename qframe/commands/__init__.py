@@ -1,1 +1,1 @@
-"""Command groups of the ``qframe`` command line, one module each, added to ``qframe.cli.cli``."""
+"""Sub-commands of the ``qframe`` command line, one module each, added to ``qframe.cli.cli``."""

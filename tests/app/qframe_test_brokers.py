@@ -131,3 +131,26 @@ class AnswersThirdPing(SQLiteBroker):
         if AnswersThirdPing.pings < 3:
             raise BrokerError("server is starting")
         return super().ping()
+
+
+class GoesAway(SQLiteBroker):
+    """SQLite whose queue sizes fail while the file named by ``QFRAME_TEST_OUTAGE`` exists.
+
+    Each failed call is recorded as an ``outage`` line in the tests' log, so a test can
+    wait for a number of failed sentinel ticks instead of sleeping.
+    """
+
+    def _check(self) -> None:
+        marker = os.environ.get("QFRAME_TEST_OUTAGE", "")
+        if marker and os.path.exists(marker):
+            with open(os.environ["QFRAME_TEST_LOG"], "a") as log:
+                log.write(f"outage\t{os.getpid()}\n")
+            raise BrokerError("server went away")
+
+    def queue_size(self) -> int:
+        self._check()
+        return super().queue_size()
+
+    def lock_size(self) -> int:
+        self._check()
+        return super().lock_size()
