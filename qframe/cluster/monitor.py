@@ -16,6 +16,7 @@ from qframe.client import Client
 from qframe.cluster.collate import collate
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
+from qframe.cluster.gauges import GaugeWriter
 from qframe.cluster.outcome import Outcome
 from qframe.cluster.retries import enqueue_again
 from qframe.cluster.unsaved import Unsaved
@@ -53,6 +54,7 @@ class Monitor:
         ready.close()
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
+        gauges = GaugeWriter(self.context.rundir, "monitor", self.context.config.guard_cycle)
         deadline = None
         while not orphaned() and (
             deadline is None or ((hub.connections or self.unsaved.kept) and time.monotonic() < deadline)
@@ -70,6 +72,8 @@ class Monitor:
                         pending.extend(obj.recv())
                 except (EOFError, OSError):
                     hub.drop(obj)
+            if gauges.due():
+                gauges.write(results_pending=len(pending) + len(self.unsaved.kept))
             if self.unsaved.kept:  # the store is down: keep new outcomes and try it every RETRY s
                 self.unsaved.add(pending)
                 if self.unsaved.retry_due():

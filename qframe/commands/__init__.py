@@ -1,0 +1,1 @@
+"""The ``qframe`` commands that live in their own modules (``info``, ``monitor``, ``memory``)."""

@@ -1,0 +1,187 @@
+"""``qframe info``, ``monitor`` and ``memory`` on the SQLite default (the shared contract), the live
+view in a real terminal, the heartbeat's new fields and the masking of ``info --config``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Lab
+from rich.text import Text
+
+from qframe.cluster.gauges import GaugeWriter, Throughput, read_gauges
+from qframe.cluster.stat import Stat, read_statuses, status_codec
+from qframe.commands.monitor import cluster_row
+from qframe.commands.settings import effective_settings, masked_url
+from qframe.commands.view import duration
+from qframe.config import load as load_config
+from qframe.testing import wait_until
+from qframe.testing.operations import OperationsContract, run_qframe
+from qframe.testing.servers import require_binary
+
+
+class TestSqliteOperations(OperationsContract):
+    """The contract on a SQLite file broker and store."""
+
+    @pytest.fixture
+    def ops_lab(self, lab: Lab) -> Lab:
+        """The SQLite lab (two workers, a 0.2 s guard cycle)."""
+        return lab
+
+
+def poll(predicate: Callable[[], str | None], timeout: float) -> str:
+    """The first non-empty value of ``predicate()``, checked every 0.2 s, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(0.2)
+    return value
+
+
+def heartbeat(lab: Lab) -> Stat:
+    """The lab's one cluster's status, once it published one."""
+    stat: Stat = wait_until(lambda: next(iter(read_statuses(lab.client.config)), None), timeout=30)
+    return stat
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[list[str]]:
+    """``tmux -S <private socket>``: a tmux server of the test's own, killed at the end."""
+    base = [require_binary("tmux"), "-S", str(tmp_path / "tmux.sock")]
+    yield base
+    subprocess.run([*base, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_monitor_live_view_redraws_every_second_in_a_terminal_and_quits_on_q(
+    lab: Lab, tmp_path: Path, tmux: list[str]
+) -> None:
+    lab.cluster()
+    stat = heartbeat(lab)
+    script = tmp_path / "monitor.sh"
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in lab.env.items())
+    command = f"{shlex.quote(sys.executable)} -m qframe monitor"
+    script.write_text(f'{exports}{command}\necho "monitor exited $?"\nsleep 120\n')
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "ops", "-x", "200", "-y", "40", f"sh {script}"],
+        check=True,
+        timeout=30,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )
+
+    def screen() -> str:
+        done = subprocess.run([*tmux, "capture-pane", "-p", "-t", "ops"], capture_output=True, text=True)
+        return done.stdout
+
+    def title_clock(text: str) -> str | None:
+        found = re.search(r"qframe monitor: 1 cluster\(s\) at (\d\d:\d\d:\d\d)", text)
+        return found.group(1) if found and stat.label in text and "q quits" in text else None
+
+    first = poll(lambda: title_clock(screen()), timeout=60)
+    poll(lambda: (clock := title_clock(screen())) and clock != first and clock, timeout=30)
+    subprocess.run([*tmux, "send-keys", "-t", "ops", "q"], check=True, timeout=30)
+    after = poll(lambda: text if "monitor exited" in (text := screen()) else None, timeout=30)
+    assert "monitor exited 0" in after
+    assert stat.label not in screen()  # the full-screen view left the alternate screen
+
+
+@pytest.mark.timeout(120)
+def test_enqueue_wait_prints_the_id_then_the_result_record(lab: Lab, tmp_path: Path) -> None:
+    lab.cluster()
+    output = run_qframe(lab, tmp_path, "enqueue", "qframe.testing.tasks.inc", "[41]", "--wait", "60")
+    task_id, _, record = output.partition("\n")
+    assert len(task_id) == 32
+    assert json.loads(record)["id"] == task_id and json.loads(record)["result"] == 42
+
+
+def test_enqueue_wait_without_a_result_in_time_exits_1_and_keeps_the_task(lab: Lab, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "qframe", "enqueue", "qframe.testing.tasks.inc", "[1]", "--wait", "0.5"],
+        cwd=tmp_path,
+        env={**os.environ, **lab.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    task_id = done.stdout.strip()
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"qframe: no result for task {task_id} after 0.5 s"
+    assert lab.client.queue_size() == 1
+
+
+def test_info_config_prints_every_option_with_the_secrets_masked(lab: Lab, tmp_path: Path) -> None:
+    lab.configure(
+        secret_key="s3cr3t-signing-key",
+        secret_key_fallbacks='["old-key-one"]',
+        store_url="redis://app:hunter2@cache.internal:6380/0?db=1&password=alsosecret",
+        store_options='{"api_key": "k3y", "prefix": "jobs"}',
+        workers=3,
+    )
+    text = run_qframe(lab, tmp_path, "info", "--config")
+    settings = json.loads(run_qframe(lab, tmp_path, "info", "--config", "--json"))
+    for secret in ("s3cr3t-signing-key", "old-key-one", "hunter2", "alsosecret", "k3y"):
+        assert secret not in text and secret not in json.dumps(settings)
+    assert settings["secret_key"] == "****" and settings["secret_key_fallbacks"] == ["****"]
+    assert settings["store_url"] == "redis://app:****@cache.internal:6380/0?db=1&password=****"
+    assert settings["store_options"] == {"api_key": "****", "prefix": "jobs"}
+    assert settings["workers"] == 3 and settings["broker_url"] == lab.env["QFRAME_BROKER_URL"]
+    assert "workers = 3" in text.splitlines() and "# timeout is not set" in text.splitlines()
+
+
+def test_masked_url_keeps_a_url_without_secrets_exactly_as_written() -> None:
+    assert masked_url("sqlite:///srv/app/qframe.db") == "sqlite:///srv/app/qframe.db"
+    assert masked_url("redis://:pw@host:6379/0") == "redis://:****@host:6379/0"
+    assert masked_url("sqs://host/queue?aws_secret_access_key=x&region=eu") == (
+        "sqs://host/queue?aws_secret_access_key=****&region=eu"
+    )
+
+
+def test_effective_settings_mask_secret_names_inside_cluster_tables() -> None:
+    config = load_config({"clusters": {"long": {"secret_key": "per-queue"}}}, environ={})
+    assert effective_settings(config)["clusters"] == {"long": {"secret_key": "****"}}
+
+
+def test_a_pool_below_the_configured_workers_is_flagged_red() -> None:
+    short = cluster_row(Stat("c" * 32, "default", "h", 1, workers=[10], configured_workers=2))[4]
+    full = cluster_row(Stat("c" * 32, "default", "h", 1, workers=[10, 11], configured_workers=2))[4]
+    assert isinstance(short, Text) and isinstance(full, Text)
+    assert (str(short), short.style) == ("1/2", "bold red")
+    assert (str(full), full.style) == ("2/2", "")
+
+
+def test_a_status_with_fields_this_version_does_not_know_is_still_read() -> None:
+    codec = status_codec(["key"])
+    fields = {**dataclasses.asdict(Stat("c" * 32, "default", "h", 1)), "from_the_future": 1}
+    assert Stat.from_bytes(codec.encode(fields), codec).name == "default"
+
+
+def test_gauges_hand_the_last_counts_over_and_read_empty_before_the_first(tmp_path: Path) -> None:
+    assert read_gauges(str(tmp_path), "pusher") == {}
+    writer = GaugeWriter(str(tmp_path), "pusher", every=60)
+    assert writer.due()
+    writer.write(prefetched=3, finished=7)
+    assert not writer.due()
+    assert read_gauges(str(tmp_path), "pusher") == {"prefetched": 3, "finished": 7}
+
+
+def test_throughput_is_a_rate_over_its_window_and_its_total_survives_a_replaced_pusher() -> None:
+    meter = Throughput(window=10)
+    assert meter.add(0, now=0.0) == 0.0
+    assert meter.add(20, now=2.0) == 10.0
+    assert meter.add(5, now=4.0) == 25 / 4  # the new pusher counts from 0: the total goes on
+    assert meter.total == 25
+    meter.add(5, now=30.0)
+    assert meter.add(5, now=31.0) == 0.0  # nothing finished within the window
+
+
+def test_durations_read_as_a_clock_and_days() -> None:
+    assert (duration(5), duration(3725), duration(2 * 86400 + 61)) == ("0:00:05", "1:02:05", "2d 00:01:01")
