@@ -31,6 +31,7 @@ from qframe.config import load as load_config
 from qframe.errors import BrokerError
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.operations import OperationsContract
 from qframe.testing.task_api import TaskApiContract
 from qframe_redis import RedisBroker
 
@@ -342,4 +343,13 @@ class TestRedisTaskApi(TaskApiContract):
     @pytest.fixture
     def task_lab(self, make_lab: Callable[..., RedisLab]) -> RedisLab:
         """A queue on a fresh Redis."""
+        return make_lab()
+
+
+class TestRedisOperations(OperationsContract):
+    """``qframe info``, ``monitor`` and ``memory`` read the clusters' heartbeats from the Redis store."""
+
+    @pytest.fixture
+    def ops_lab(self, make_lab: Callable[..., RedisLab]) -> RedisLab:
+        """A queue of its own on the session's Redis server."""
         return make_lab()
