@@ -66,13 +66,15 @@ def report(clusters: list[Stat], counts: QueueCounts) -> dict[str, Any]:
 
 def print_summary(clusters: list[Stat], counts: QueueCounts) -> None:
     """The table of clusters, then the queue's counts."""
-    from rich.console import Console
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from qframe.commands.live import print_once
+
     table = Table(title=f"qframe clusters on {counts.broker}")
     # the four-word names are what the clusters' log lines say: never cut them short
-    table.add_column("cluster", no_wrap=True, min_width=max((len(s.label) for s in clusters), default=7))
+    table.add_column("cluster", no_wrap=True)
     for column in ("queue", "host", "status", "workers", "uptime (s)", "reincarnations"):
         table.add_column(column)
     for stat in clusters:
@@ -85,7 +87,6 @@ def print_summary(clusters: list[Stat], counts: QueueCounts) -> None:
             f"{stat.uptime:.0f}",
             str(stat.reincarnations),
         )
-    console.print(table)
-    for key in COUNT_LINES:
-        console.print(f"{key.replace('_', ' ')}: {getattr(counts, key)}")
-    console.print(f"average time: {counts.average_seconds:.4f} s")
+    lines = [f"{key.replace('_', ' ')}: {getattr(counts, key)}" for key in COUNT_LINES]
+    lines.append(f"average time: {counts.average_seconds:.4f} s")
+    print_once(Group(table, Text("\n".join(lines))))
