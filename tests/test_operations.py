@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Lab
+from conftest import APP, Lab
 from rich.text import Text
 
 from qframe.cluster.gauges import GaugeWriter, Throughput, read_gauges
@@ -185,3 +185,22 @@ def test_throughput_is_a_rate_over_its_window_and_its_total_survives_a_replaced_
 
 def test_durations_read_as_a_clock_and_days() -> None:
     assert (duration(5), duration(3725), duration(2 * 86400 + 61)) == ("0:00:05", "1:02:05", "2d 00:01:01")
+
+
+@pytest.mark.timeout(120)
+def test_results_pending_counts_the_outcomes_the_monitor_could_not_save_yet(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(APP))  # the client opens the test store too
+    lab.configure(store="qframe_test_stores:BlockedSaves", store_url=f"sqlite:///{tmp_path}/results.db")
+    blocked = Path(f"{lab.log_file}.blocked")
+    blocked.touch()
+    lab.cluster()
+    task_id = lab.client.async_task("qframe.testing.tasks.inc", 1)
+    config = lab.client.config
+    wait_until(lambda: [s for s in read_statuses(config) if s.results_pending == 1], timeout=30)
+    assert lab.client.fetch(task_id) is None
+    blocked.unlink()
+    record = lab.client.fetch(task_id, wait=30)
+    assert record is not None and record.result == 2
+    wait_until(lambda: [s for s in read_statuses(config) if s.results_pending == 0], timeout=30)

@@ -3,7 +3,7 @@
 Only the pusher knows how many tasks it holds and the monitor how many results wait to
 be saved, but only the sentinel publishes the status. Each of the two writes its counts to
 a small JSON file in the cluster's private run directory (atomically, at most once per
-interval); the sentinel reads them when it publishes. A file gives every process manager
+``guard_cycle``); the sentinel reads them when it publishes. A file gives every process manager
 the same meeting point the sockets already use, and a count that is one interval old is
 fine for a status that is refreshed as often.
 """

@@ -55,6 +55,7 @@ class Monitor:
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
         gauges = GaugeWriter(self.context.rundir, "monitor", self.context.config.guard_cycle)
+        reported: int | None = None  # write at start: a replaced monitor may have left a count
         deadline = None
         while not orphaned() and (
             deadline is None or ((hub.connections or self.unsaved.kept) and time.monotonic() < deadline)
@@ -72,8 +73,6 @@ class Monitor:
                         pending.extend(obj.recv())
                 except (EOFError, OSError):
                     hub.drop(obj)
-            if gauges.due():
-                gauges.write(results_pending=len(pending) + len(self.unsaved.kept))
             if self.unsaved.kept:  # the store is down: keep new outcomes and try it every RETRY s
                 self.unsaved.add(pending)
                 if self.unsaved.retry_due():
@@ -81,6 +80,10 @@ class Monitor:
                 self.unsaved.renew()
             elif pending:
                 self.settle(pending)
+            kept = len(self.unsaved.kept)
+            if kept != reported and (gauges.due() or not kept):  # back to 0 at once, when saves resume
+                reported = kept
+                gauges.write(results_pending=reported)
         if self.unsaved.kept:
             log.error(
                 "%s stopped with %d results unsaved (their tasks will run again)",

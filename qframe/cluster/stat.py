@@ -64,7 +64,7 @@ class Stat:
     configured_workers: int = 0
     #: Tasks the pusher took from the broker that no worker has started yet.
     prefetched: int = 0
-    #: Outcomes the monitor received and has not saved yet (kept while the store is down).
+    #: Outcomes the monitor could not save yet: the store failed, they are kept and retried.
     results_pending: int = 0
     #: Tasks the cluster's workers finished since it started.
     processed: int = 0

@@ -84,7 +84,8 @@ class OperationsContract:
         raise NotImplementedError("provide an ops_lab fixture")
 
     def busy_cluster(self, lab: OpsLab) -> Stat:
-        """Start a cluster, run three tasks that succeed and one that fails; return the heartbeat after."""
+        """Start a cluster, run three tasks that succeed and one that fails; return a heartbeat after all
+        four finished and were acknowledged."""
         lab.cluster()
         ids = [lab.client.async_task(f"{TASKS}.inc", n) for n in range(3)]
         ids.append(lab.client.async_task(f"{TASKS}.boom", "ops"))
@@ -94,7 +95,8 @@ class OperationsContract:
 
         def counted() -> Stat | None:
             stats = [s for s in read_statuses(config) if s.name == config.name]
-            return stats[0] if len(stats) == 1 and stats[0].processed >= 4 else None
+            settled = len(stats) == 1 and (stats[0].queued, stats[0].leased) == (0, 0)
+            return stats[0] if settled and stats[0].processed >= 4 else None
 
         stat: Stat = wait_until(counted, timeout=30)
         return stat

@@ -21,6 +21,7 @@ from qframe.config import load as load_config
 from qframe.errors import PayloadTooLarge
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.operations import OperationsContract
 from qframe_sqs import SqsBroker, SqsFifoBroker
 from tests.conftest import MotoServer
 
@@ -204,3 +205,12 @@ def test_a_missing_queue_with_create_queue_false_stops_the_start_with_one_line_a
     cluster.wait_for(rf"sqs queue {lab.name} at .*: the queue does not exist")
     assert "cannot reach the broker" not in cluster.log  # refused at once, not retried
     assert "Traceback" not in cluster.log
+
+
+class TestSqsOperations(OperationsContract):
+    """``qframe info``, ``monitor`` and ``memory`` read the heartbeats from the store an SQS queue uses."""
+
+    @pytest.fixture
+    def ops_lab(self, lab: SqsLab) -> SqsLab:
+        """A fresh SQS queue, its results and heartbeats in SQLite."""
+        return lab
