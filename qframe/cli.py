@@ -1,4 +1,4 @@
-"""The ``qframe`` command line: cluster, info, enqueue, result, dead-letters, plugins."""
+"""The ``qframe`` command line: cluster, info, monitor, memory, enqueue, result, dead-letters, plugins."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from qframe.commands.settings import effective_settings, masked_url
 from qframe.commands.view import duration
 from qframe.config import load as load_config
 from qframe.testing import wait_until
-from qframe.testing.operations import OperationsContract, run_qframe
+from qframe.testing.operations import OperationsContract, run_qframe, table_row
 from qframe.testing.servers import require_binary
 
 
@@ -204,3 +205,15 @@ def test_results_pending_counts_the_outcomes_the_monitor_could_not_save_yet(
     record = lab.client.fetch(task_id, wait=30)
     assert record is not None and record.result == 2
     wait_until(lambda: [s for s in read_statuses(config) if s.results_pending == 0], timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_the_pool_lists_only_live_workers_so_a_stopped_cluster_shows_an_empty_pool_flagged(
+    lab: Lab, tmp_path: Path
+) -> None:
+    lab.configure(guard_cycle=2)  # the last status lives 6 s after the cluster stopped
+    cluster = lab.cluster()
+    label = heartbeat(lab).label
+    assert cluster.stop() == 0
+    row = table_row(run_qframe(lab, tmp_path, "monitor", "--run-once"), (socket.gethostname(), label))
+    assert (row[3], row[4]) == ("Stopped", "0/2")

@@ -239,7 +239,7 @@ class Sentinel:
         stat = self.stat
         stat.status, stat.timestamp = status, time.time()
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
-        stat.workers = [child.process.pid or 0 for child in self.workers]
+        stat.workers = [child.process.pid or 0 for child in self.workers if child.process.is_alive()]
         stat.queued, stat.leased = self.broker_sizes()
         self.measure()
         for extra in self.hooks.collect_status(stat):

@@ -49,6 +49,7 @@ class Stat:
     sentinel: int = 0
     pusher: int = 0
     monitor: int = 0
+    #: Pids of the workers alive when the status was published.
     workers: list[int] = field(default_factory=list)
     #: Starting, Idle, Working, Stopping or Stopped.
     status: str = "Starting"

@@ -1,1 +1,1 @@
-"""The ``qframe`` commands that live in their own modules (``info``, ``monitor``, ``memory``)."""
+"""``qframe`` commands in modules of their own: ``info``, ``monitor``, ``memory``, and ``enqueue --wait``."""
