@@ -15,7 +15,8 @@ import qframe
 from qframe import drivers
 from qframe.client import Client
 from qframe.cluster.deadletters import list_dead_letters
-from qframe.commands.common import command_config, fail_cleanly
+from qframe.commands.common import command_config
+from qframe.commands.common import fail_cleanly as fail_cleanly  # plugins import it from here
 from qframe.commands.info import info
 from qframe.commands.memory import memory
 from qframe.commands.monitor import monitor
