@@ -54,45 +54,92 @@ def heartbeat(lab: Lab) -> Stat:
     return stat
 
 
+class Terminal:
+    """A real terminal: one tmux session, on a tmux server of the test's own."""
+
+    def __init__(self, tmux: str, directory: Path) -> None:
+        self.base = [tmux, "-S", str(directory / "tmux.sock")]
+        self.directory = directory
+
+    def run(self, env: dict[str, str], qframe_args: str) -> None:
+        """Run ``qframe ARGS`` in a 200x40 terminal; ``<name> exited <code>`` is printed after it."""
+        script = self.directory / "session.sh"
+        exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+        name = qframe_args.split()[0]
+        command = f"{shlex.quote(sys.executable)} -m qframe {qframe_args}"
+        script.write_text(f'{exports}{command}\necho "{name} exited $?"\nsleep 120\n')
+        subprocess.run(
+            [*self.base, "new-session", "-d", "-s", "ops", "-x", "200", "-y", "40", f"sh {script}"],
+            check=True,
+            timeout=30,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
+
+    def screen(self) -> str:
+        """What the terminal shows now."""
+        done = subprocess.run([*self.base, "capture-pane", "-p", "-t", "ops"], capture_output=True, text=True)
+        return done.stdout
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """The screen, once it shows ``text``."""
+        return poll(lambda: screen if text in (screen := self.screen()) else None, timeout)
+
+    def press(self, key: str) -> None:
+        """Type ``key``."""
+        subprocess.run([*self.base, "send-keys", "-t", "ops", key], check=True, timeout=30)
+
+    def close(self) -> None:
+        """Kill the tmux server and what runs in it."""
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=30)
+
+
 @pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[list[str]]:
-    """``tmux -S <private socket>``: a tmux server of the test's own, killed at the end."""
-    base = [require_binary("tmux"), "-S", str(tmp_path / "tmux.sock")]
-    yield base
-    subprocess.run([*base, "kill-server"], capture_output=True, timeout=30)
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    """A :class:`Terminal`, closed at the end."""
+    term = Terminal(require_binary("tmux"), tmp_path)
+    yield term
+    term.close()
 
 
 @pytest.mark.timeout(120)
-def test_monitor_live_view_redraws_every_second_in_a_terminal_and_quits_on_q(
-    lab: Lab, tmp_path: Path, tmux: list[str]
+@pytest.mark.parametrize(
+    ("command", "title"),
+    [
+        ("monitor", r"qframe monitor: 1 cluster\(s\)"),
+        ("memory --workers", r"qframe memory \(MiB\): 1 cluster\(s\)"),
+    ],
+)
+def test_the_live_view_redraws_every_second_in_a_terminal_and_quits_on_q(
+    lab: Lab, terminal: Terminal, command: str, title: str
 ) -> None:
     lab.cluster()
     stat = heartbeat(lab)
-    script = tmp_path / "monitor.sh"
-    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in lab.env.items())
-    command = f"{shlex.quote(sys.executable)} -m qframe monitor"
-    script.write_text(f'{exports}{command}\necho "monitor exited $?"\nsleep 120\n')
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-s", "ops", "-x", "200", "-y", "40", f"sh {script}"],
-        check=True,
-        timeout=30,
-        env={**os.environ, "TERM": "xterm-256color"},
-    )
-
-    def screen() -> str:
-        done = subprocess.run([*tmux, "capture-pane", "-p", "-t", "ops"], capture_output=True, text=True)
-        return done.stdout
+    terminal.run(lab.env, command)
 
     def title_clock(text: str) -> str | None:
-        found = re.search(r"qframe monitor: 1 cluster\(s\) at (\d\d:\d\d:\d\d)", text)
+        found = re.search(title + r" at (\d\d:\d\d:\d\d)", text)
         return found.group(1) if found and stat.label in text and "q quits" in text else None
 
-    first = poll(lambda: title_clock(screen()), timeout=60)
-    poll(lambda: (clock := title_clock(screen())) and clock != first and clock, timeout=30)
-    subprocess.run([*tmux, "send-keys", "-t", "ops", "q"], check=True, timeout=30)
-    after = poll(lambda: text if "monitor exited" in (text := screen()) else None, timeout=30)
-    assert "monitor exited 0" in after
-    assert stat.label not in screen()  # the full-screen view left the alternate screen
+    first = poll(lambda: title_clock(terminal.screen()), timeout=60)
+    poll(lambda: (clock := title_clock(terminal.screen())) and clock != first and clock, timeout=30)
+    terminal.press("q")
+    name = command.split()[0]
+    assert f"{name} exited 0" in terminal.wait_for(f"{name} exited")
+    assert stat.label not in terminal.screen()  # the full-screen view left the alternate screen
+
+
+@pytest.mark.timeout(120)
+def test_enqueue_wait_shows_a_spinner_in_a_terminal_until_the_result_arrives(
+    lab: Lab, terminal: Terminal
+) -> None:
+    terminal.run(lab.env, "enqueue qframe.testing.tasks.inc [1] --wait 90")
+    waiting = terminal.wait_for("waiting for task", timeout=60)
+    task_id = re.search(r"waiting for task (\w{32})", waiting)
+    assert task_id is not None and task_id.group(1) in waiting.splitlines()  # printed before the wait
+    lab.cluster()
+    done = terminal.wait_for("enqueue exited", timeout=60)
+    assert '"result": 2' in done and "enqueue exited 0" in done
+    assert "waiting for task" not in done  # the spinner clears its line when the result is in
 
 
 @pytest.mark.timeout(120)
