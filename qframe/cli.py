@@ -1,12 +1,10 @@
-"""The ``qframe`` command line: cluster, info, enqueue, result, dlq (and dead-letters), plugins."""
+"""The ``qframe`` command line: cluster, info, monitor, memory, health, enqueue, result, dlq, plugins."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,15 @@ import click
 import qframe
 from qframe import drivers
 from qframe.client import Client
-from qframe.cluster.deadletters import list_dead_letters
-from qframe.cluster.stat import Stat, config_keys
+from qframe.commands.common import command_config
+from qframe.commands.common import fail_cleanly as fail_cleanly  # plugins import it from here
+from qframe.commands.dlq import dlq
 from qframe.commands.health import health
-from qframe.config import Config, env_name
+from qframe.commands.info import info
+from qframe.commands.memory import memory
+from qframe.commands.monitor import monitor
+from qframe.commands.waiting import wait_and_print
+from qframe.config import env_name
 from qframe.config import load as load_config
 from qframe.convert import describe, show
 from qframe.errors import QFrameError
@@ -29,26 +32,7 @@ from qframe.plugins import list_plugins, make_plugin_manager
 from qframe.project import add_to_sys_path
 from qframe.task import resolve
 
-
-def _config(ctx: click.Context, **overrides: Any) -> Config:
-    params = ctx.find_root().params
-    return load_config(overrides, config_file=params.get("config_file"))
-
-
-def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn qframe errors into one ``qframe: error: ...`` line and exit code 2."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except QFrameError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"qframe: error: {line}", err=True)
-            sys.exit(2)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+_config = command_config
 
 
 @click.group()
@@ -79,69 +63,8 @@ def cluster(ctx: click.Context, pidfile: str | None, **overrides: Any) -> None:
     sys.exit(run_cluster(config, pidfile))
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-@fail_cleanly
-def info(ctx: click.Context, as_json: bool) -> None:
-    """Clusters, queue sizes and task counts."""
-    config = _config(ctx)
-    broker = drivers.make_broker(config)
-    store = drivers.make_store(config)
-    clusters = Stat.all(store, config_keys(config))
-    now = time.time()
-    hour, minute, second = store.tally(now - 3600), store.tally(now - 60), store.tally(now - 1)
-    total = store.tally()
-    done = total.successes + total.failures
-    report = {
-        "queue": config.name,
-        "broker": broker.info(),
-        "clusters": [{**vars(stat), "label": stat.label} for stat in clusters],
-        "queued": broker.queue_size(),
-        "leased": broker.lock_size(),
-        "dead_letters": len(list_dead_letters(broker, store)),
-        "successes": total.successes,
-        "failures": total.failures,
-        "tasks_per_second": second.successes + second.failures,
-        "tasks_per_minute": minute.successes + minute.failures,
-        "tasks_per_hour": hour.successes + hour.failures,
-        "average_seconds": total.busy / done if done else 0.0,
-    }
-    if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"qframe clusters on {report['broker']}")
-    # the four-word names are what the clusters' log lines say: never cut them short
-    table.add_column("cluster", no_wrap=True, min_width=max((len(s.label) for s in clusters), default=7))
-    for column in ("queue", "host", "status", "workers", "uptime (s)", "reincarnations"):
-        table.add_column(column)
-    for stat in clusters:
-        table.add_row(
-            stat.label,
-            stat.name,
-            stat.host,
-            stat.status,
-            str(len(stat.workers)),
-            f"{stat.uptime:.0f}",
-            str(stat.reincarnations),
-        )
-    console.print(table)
-    for key in (
-        "queued",
-        "leased",
-        "dead_letters",
-        "successes",
-        "failures",
-        "tasks_per_second",
-        "tasks_per_minute",
-        "tasks_per_hour",
-    ):
-        console.print(f"{key.replace('_', ' ')}: {report[key]}")
-    console.print(f"average time: {report['average_seconds']:.4f} s")
+for _command in (info, monitor, memory, health, dlq):
+    cli.add_command(_command)
 
 
 @cli.command()
@@ -149,10 +72,13 @@ def info(ctx: click.Context, as_json: bool) -> None:
 @click.argument("args", required=False, default="[]")
 @click.option("--kwargs", "kwargs_json", default="{}", help="Keyword arguments as a JSON object.")
 @click.option("--cluster", "cluster_name", help="Queue to send to.")
+@click.option("--wait", type=float, help="Then wait up to this many seconds (-1: no limit) for the result.")
 @click.pass_context
 @fail_cleanly
-def enqueue(ctx: click.Context, func: str, args: str, kwargs_json: str, cluster_name: str | None) -> None:
-    """Enqueue FUNC (a dotted path) with ARGS (a JSON list); print the task id."""
+def enqueue(
+    ctx: click.Context, func: str, args: str, kwargs_json: str, cluster_name: str | None, wait: float | None
+) -> None:
+    """Enqueue FUNC (a dotted path) with ARGS (a JSON list); print the task id (--wait: and the result)."""
     try:
         arguments, kwargs = json.loads(args), json.loads(kwargs_json)
     except json.JSONDecodeError as exc:
@@ -162,7 +88,10 @@ def enqueue(ctx: click.Context, func: str, args: str, kwargs_json: str, cluster_
     sys.path.insert(0, os.getcwd())
     resolve(func)  # a path that does not import is refused before anything is enqueued
     client = Client(_config(ctx))
-    click.echo(client.async_task(func, *arguments, q_options={"cluster": cluster_name}, **kwargs))
+    task_id = client.async_task(func, *arguments, q_options={"cluster": cluster_name}, **kwargs)
+    click.echo(task_id)
+    if wait is not None:
+        wait_and_print(client, task_id, wait)
 
 
 @cli.command()
@@ -218,9 +147,6 @@ def plugins(ctx: click.Context, markdown: bool) -> None:
         click.echo(f"{group}: {', '.join(drivers.available(kind)) or '(none)'}")
 
 
-cli.add_command(health)
-
-
 def option_table(options: tuple[PluginOption, ...]) -> str:
     """``options`` as rows of the option table in ``docs/configuration.md``."""
     rows = [
@@ -232,15 +158,6 @@ def option_table(options: tuple[PluginOption, ...]) -> str:
         ),
     ]
     return "\n".join(rows)
-
-
-def _add_groups() -> None:
-    from qframe.commands.dlq import dlq
-
-    cli.add_command(dlq)
-
-
-_add_groups()
 
 
 def main() -> None:

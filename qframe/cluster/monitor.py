@@ -18,6 +18,7 @@ from qframe.client import Client
 from qframe.cluster.collate import collate
 from qframe.cluster.context import Context, boot
 from qframe.cluster.deadletters import quarantine
+from qframe.cluster.gauges import GaugeWriter
 from qframe.cluster.hookrunner import HookRunner
 from qframe.cluster.outcome import Outcome
 from qframe.cluster.retries import enqueue_again
@@ -62,6 +63,8 @@ class Monitor:
         ready.close()
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
+        gauges = GaugeWriter(self.context.rundir, "monitor", self.context.config.guard_cycle)
+        reported: int | None = None  # write at start: a replaced monitor may have left a count
         deadline = None
         while not orphaned() and (
             deadline is None or ((hub.connections or self.unsaved.kept) and time.monotonic() < deadline)
@@ -86,6 +89,10 @@ class Monitor:
                 self.unsaved.renew()
             elif pending:
                 self.settle(pending)
+            kept = len(self.unsaved.kept)
+            if kept != reported and (gauges.due() or not kept):  # back to 0 at once, when saves resume
+                reported = kept
+                gauges.write(results_pending=reported)
         if self.unsaved.kept:
             log.error(
                 "%s stopped with %d results unsaved (their tasks will run again)",

@@ -17,6 +17,7 @@ from qframe.cluster.context import Context, boot
 from qframe.cluster.deliveries import Deliveries
 from qframe.cluster.dispatcher import Dispatcher
 from qframe.cluster.fetcher import Fetcher, release
+from qframe.cluster.gauges import GaugeWriter
 from qframe.cluster.leases import LeaseKeeper
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.timeouts import TimeoutWatch
@@ -67,6 +68,7 @@ class Pusher:
         ready.close()
         hub.watch(self.control)
         orphaned = runtime.processes.orphan_check()
+        gauges = GaugeWriter(context.rundir, "pusher", self.config.guard_cycle)
         exiting = False
         while not (exiting and not dispatcher.slots) and not orphaned():
             due = min(leases.due, timeouts.next_due(dispatcher.slots.values()), dispatcher.fairness.due())
@@ -84,8 +86,18 @@ class Pusher:
             timeouts.enforce(dispatcher.slots)
             leases.renew()
             outbox.flush()
+            if gauges.due():
+                self.write_gauges(gauges)
         outbox.flush()
         self.broker.close()
+
+    def write_gauges(self, gauges: GaugeWriter) -> None:
+        """Hand the sentinel the tasks held but not started, and the tasks finished so far."""
+        with self.deliveries.space:
+            queued_at_workers = sum(max(0, len(s.assigned) - 1) for s in self.deliveries.slots.values())
+            prefetched = len(self.deliveries.waiting) + queued_at_workers
+            finished = self.deliveries.finished
+        gauges.write(prefetched=prefetched, finished=finished)
 
     def on_control(self) -> bool:
         """Handle ``stop`` (stop taking tasks) and ``exit`` (leave once workers are gone)."""

@@ -15,6 +15,8 @@ from typing import Any
 from qframe.brokers.base import Broker
 from qframe.cluster.context import Context, boot
 from qframe.cluster.delays import release_due
+from qframe.cluster.footprint import FootprintMeter
+from qframe.cluster.gauges import Throughput, read_gauges
 from qframe.cluster.monitor import run_monitor
 from qframe.cluster.outage import EXIT_OUTAGE, OutageClock
 from qframe.cluster.pusher import run_pusher
@@ -64,6 +66,9 @@ class Sentinel:
         self.parent = parent
         self.workers: list[Child] = []
         self.stat = Stat(context.cluster_id, self.config.name, socket.gethostname(), parent, os.getpid())
+        self.stat.configured_workers = self.config.workers
+        self.footprint = FootprintMeter()
+        self.throughput = Throughput()
         self.status = StatusWriter(self.config, context.keys)
         self._broker: Broker | None = None
         self._store: Store | None = None
@@ -236,19 +241,33 @@ class Sentinel:
         stat = self.stat
         stat.status, stat.timestamp = status, time.time()
         stat.pusher, stat.monitor = self.pusher.process.pid or 0, self.monitor.process.pid or 0
-        stat.workers = [child.process.pid or 0 for child in self.workers]
-        stat.workers_alive = sum(child.process.is_alive() for child in self.workers)
+        stat.workers = [child.process.pid or 0 for child in self.workers if child.process.is_alive()]
+        stat.workers_alive = len(stat.workers)
         stat.children_alive = stat.workers_alive == len(self.workers) and all(
             child.process.is_alive() for child in (self.pusher, self.monitor)
         )
         stat.queued, stat.leased = self.broker_sizes()
         stat.broker_reachable = self.outage.since is None
+        self.measure()
         for extra in self.hooks.collect_status(stat):
             stat.extra.update(extra)
         try:
             self.status.write(stat, max(3.0, 3 * self.config.guard_cycle))
         except BrokerError as exc:
             log.debug("could not publish status: %s", exc)
+
+    def measure(self) -> None:
+        """Fill the status with the pusher's and monitor's counts and the memory footprint."""
+        stat = self.stat
+        rundir = self.context.rundir
+        pusher, monitor = read_gauges(rundir, "pusher"), read_gauges(rundir, "monitor")
+        stat.prefetched = pusher.get("prefetched", 0)
+        stat.tasks_per_second = self.throughput.add(pusher.get("finished", 0))
+        stat.processed = self.throughput.total
+        stat.results_pending = monitor.get("results_pending", 0)
+        footprint = self.footprint.measure([stat.sentinel, stat.pusher, stat.monitor, *stat.workers])
+        stat.memory_available, stat.memory_total = footprint.available, footprint.total
+        stat.memory_lowest_available, stat.rss = footprint.lowest_available, footprint.rss
 
     # -- stopping ------------------------------------------------------------------------
     def stop(self) -> None:

@@ -49,6 +49,7 @@ class Stat:
     sentinel: int = 0
     pusher: int = 0
     monitor: int = 0
+    #: Pids of the workers alive when the status was published.
     workers: list[int] = field(default_factory=list)
     #: Starting, Idle, Working, Stopping or Stopped.
     status: str = "Starting"
@@ -66,6 +67,22 @@ class Stat:
     timestamp: float = field(default_factory=time.time)
     #: Fields added by ``qframe_collect_status`` plugins.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The configured pool size (``workers``); ``len(workers)`` below it means a worker is missing.
+    configured_workers: int = 0
+    #: Tasks the pusher took from the broker that no worker has started yet.
+    prefetched: int = 0
+    #: Outcomes the monitor could not save yet: the store failed, they are kept and retried.
+    results_pending: int = 0
+    #: Tasks the cluster's workers finished since it started.
+    processed: int = 0
+    #: Tasks finished per second, over the last ten seconds or so.
+    tasks_per_second: float = 0.0
+    #: Bytes of memory available and in total on the cluster's host, and the lowest available seen.
+    memory_available: int = 0
+    memory_total: int = 0
+    memory_lowest_available: int = 0
+    #: Resident memory (RSS) in bytes of each of the cluster's processes, by pid (as a string).
+    rss: dict[str, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -85,13 +102,15 @@ class Stat:
 
     @classmethod
     def from_bytes(cls, data: bytes, codec: Codec) -> Stat:
-        """Verify and parse :meth:`to_bytes` output; raise SignatureError, ValueError or TypeError."""
+        """Verify and parse :meth:`to_bytes` output; raise SignatureError, ValueError or TypeError.
+
+        Fields this version does not know (a newer cluster's) are left out, so readers and
+        clusters of different versions still see each other.
+        """
         fields = codec.decode(data, json_only=True)
         if not isinstance(fields, dict):
             raise TypeError(f"a status is a JSON object, not {type(fields).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        # a newer cluster's extra fields are left out, so older readers still list it
-        return cls(**{key: value for key, value in fields.items() if key in known})
+        return cls(**{key: value for key, value in fields.items() if key in _FIELD_NAMES})
 
     @classmethod
     def all(cls, store: Store, keys: Sequence[str]) -> list[Stat]:
@@ -106,6 +125,9 @@ class Stat:
             except (SignatureError, ValueError, TypeError) as exc:
                 log.debug("ignored a cluster status that does not verify: %s", exc)
         return stats
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Stat))
 
 
 def read_statuses(config: Config) -> list[Stat]:

@@ -25,12 +25,16 @@ from typing import Any
 
 import pytest
 import redis
+from rich.console import Console
 
 from qframe.client import Client
+from qframe.commands.monitor import live_frame
+from qframe.commands.snapshot import Snapshots
 from qframe.config import load as load_config
 from qframe.errors import BrokerError
-from qframe.testing import wait_until
+from qframe.testing import free_port, wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.operations import OperationsContract
 from qframe.testing.task_api import TaskApiContract
 from qframe_redis import RedisBroker
 
@@ -343,3 +347,41 @@ class TestRedisTaskApi(TaskApiContract):
     def task_lab(self, make_lab: Callable[..., RedisLab]) -> RedisLab:
         """A queue on a fresh Redis."""
         return make_lab()
+
+
+class TestRedisOperations(OperationsContract):
+    """``qframe info``, ``monitor`` and ``memory`` read the clusters' heartbeats from the Redis store."""
+
+    @pytest.fixture
+    def ops_lab(self, make_lab: Callable[..., RedisLab]) -> RedisLab:
+        """A queue of its own on the session's Redis server."""
+        return make_lab()
+
+
+@pytest.mark.parametrize("command", [["monitor", "--run-once"], ["memory", "--run-once"], ["info", "--json"]])
+def test_an_operations_command_with_redis_down_fails_with_one_line_naming_it(
+    command: list[str], tmp_path: Path
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    env = {**os.environ, "QFRAME_BROKER": "redis", "QFRAME_BROKER_URL": url, "QFRAME_SECRET_KEY": "k"}
+    done = subprocess.run(
+        [sys.executable, "-m", "qframe", *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(f"qframe: error: redis store at {url} is unreachable")
+
+
+def test_the_live_monitor_shows_an_unreachable_redis_in_its_frame_and_keeps_going() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    config = load_config({"broker": "redis", "broker_url": url, "secret_key": "k"}, environ={})
+    snapshots = Snapshots(config)
+    console = Console(width=200, record=True)
+    console.print(live_frame(snapshots))
+    assert f"cannot read the queue: redis store at {url} is unreachable" in console.export_text()
+    snapshots.close()

@@ -21,6 +21,7 @@ from qframe.config import load as load_config
 from qframe.errors import PayloadTooLarge
 from qframe.testing import wait_until
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.operations import OperationsContract
 from qframe.testing.task_api import TaskApiContract
 from qframe_sqs import SqsBroker, SqsFifoBroker
 from tests.conftest import MotoServer
@@ -219,3 +220,12 @@ class TestSqsDeadLetters:
     test_a_task_past_max_attempts_is_a_dead_letter_and_dlq_requeue_runs_it_again = (
         TaskApiContract.test_a_task_past_max_attempts_is_a_dead_letter_and_dlq_requeue_runs_it_again
     )
+
+
+class TestSqsOperations(OperationsContract):
+    """``qframe info``, ``monitor`` and ``memory`` read the heartbeats from the store an SQS queue uses."""
+
+    @pytest.fixture
+    def ops_lab(self, lab: SqsLab) -> SqsLab:
+        """A fresh SQS queue, its results and heartbeats in SQLite."""
+        return lab
