@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from qframe.cluster.cluster import Cluster
     from qframe.cluster.stat import Stat
     from qframe.config import Config
+    from qframe.stores.base import DeadLetter
     from qframe.task import Task, TaskResult
 
 
@@ -62,9 +63,9 @@ class Hooks:
         """``qframe_process_spawned``."""
         self._hook.qframe_process_spawned(role=role, name=name, pid=pid)
 
-    def process_boot(self, role: str, name: str, config: Config) -> None:
+    def process_boot(self, role: str, name: str, config: Config, cluster_id: str = "") -> None:
         """``qframe_process_boot``."""
-        self._hook.qframe_process_boot(role=role, name=name, config=config)
+        self._hook.qframe_process_boot(role=role, name=name, config=config, cluster_id=cluster_id)
 
     def sentinel_tick(self, stat: Stat, config: Config) -> None:
         """``qframe_sentinel_tick``."""
@@ -113,6 +114,10 @@ class Hooks:
     def task_retrying(self, result: TaskResult) -> None:
         """``qframe_task_retrying``."""
         self._hook.qframe_task_retrying(result=result)
+
+    def task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
+        """``qframe_task_dead_lettered``."""
+        self._hook.qframe_task_dead_lettered(queue=queue, letter=letter)
 
     # -- command line --------------------------------------------------------------------
     def register_commands(self, cli: Any) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from qframe.cluster.stat import Stat
     from qframe.config import Config
     from qframe.options import PluginOption
+    from qframe.stores.base import DeadLetter
     from qframe.task import Task, TaskResult
 
 #: Marks hook specifications (used by this module only).
@@ -102,9 +103,10 @@ def qframe_process_spawned(role: str, name: str, pid: int) -> None:
 
 
 @hookspec
-def qframe_process_boot(role: str, name: str, config: Config) -> None:
+def qframe_process_boot(role: str, name: str, config: Config, cluster_id: str) -> None:
     """A cluster process starts, before it takes any task (set up connections here).
 
+    ``cluster_id`` is the cluster's id (32 hex digits), the same in all its processes.
     **Runs in:** the new process itself (sentinel, pusher, monitor or worker).
     """
 
@@ -213,6 +215,14 @@ def qframe_task_retrying(result: TaskResult) -> None:
     """A failed task goes back to the broker for another attempt (``ack_failure=False``).
 
     **Runs in:** the monitor.
+    """
+
+
+@hookspec
+def qframe_task_dead_lettered(queue: str, letter: DeadLetter) -> None:
+    """A message of ``queue`` was moved to the dead letters (past max_attempts, or a bad payload).
+
+    **Runs in:** the process that moved it aside (the pusher or the monitor).
     """
 
 

@@ -69,6 +69,9 @@ class Task:
     continue_on_failure: bool = False
     #: How many elements this task's iterator (its group) has; 0: not an element (:mod:`qframe.iterate`).
     iter_count: int = 0
+    #: Free-form string pairs that travel with the task, for plugins (trace context, tenant ids):
+    #: written in ``qframe_pre_enqueue``, read in the worker's execute hooks.
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

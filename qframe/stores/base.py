@@ -36,6 +36,17 @@ class ResultMeta(NamedTuple):
     cluster: str
 
 
+class DeadLetter(NamedTuple):
+    """A message moved aside, with why."""
+
+    message_id: str
+    reason: str  # e.g. "bad signature", "past max_attempts (3)"
+    payload: bytes  # the message as it was on the broker (signed bytes)
+    attempts: int = 0  # deliveries/runs it had
+    last_error: str = ""  # the last failure's one-line error, "" if none
+    dead_at: float = 0.0  # epoch seconds when it was moved aside
+
+
 @dataclass(frozen=True, slots=True)
 class Tally:
     """Counts of results that stopped since a moment, for ``qframe info``."""
