@@ -32,14 +32,18 @@ from qframe_otel.settings import Settings
 #: file never interleave their lines.
 FILE_BUFFER = 1 << 20
 
-_built: tuple[int, trace.TracerProvider] | None = None
+#: The provider built in this process: (pid, the settings it was built for, the provider).
+_built: tuple[int, Settings, TracerProvider] | None = None
 
 
 def configure(settings: Settings) -> None:
-    """Build this process's provider for ``settings`` (once per process)."""
+    """Build this process's provider for ``settings`` (again only when the settings change)."""
     global _built
     settings.check()
-    if not settings.exporter or (_built is not None and _built[0] == os.getpid()):
+    if not settings.exporter:
+        _built = None
+        return
+    if _built is not None and _built[:2] == (os.getpid(), settings):
         return
     resource = Resource.create({"service.name": settings.service_name, "process.pid": os.getpid()})
     provider = TracerProvider(resource=resource)
@@ -49,12 +53,13 @@ def configure(settings: Settings) -> None:
     multiprocessing.util.Finalize(provider, processor.shutdown, exitpriority=10)
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    _built = (os.getpid(), provider)
+    _built = (os.getpid(), settings, provider)
 
 
 def tracer() -> trace.Tracer:
     """The tracer of this process: of the plugin's provider, or of the process's global one."""
-    provider = _built[1] if _built is not None and _built[0] == os.getpid() else trace.get_tracer_provider()
+    own = _built is not None and _built[0] == os.getpid()
+    provider = _built[2] if _built is not None and own else trace.get_tracer_provider()
     return provider.get_tracer("qframe_otel", __version__)
 
 

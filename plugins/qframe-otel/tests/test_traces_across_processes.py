@@ -27,15 +27,16 @@ def spans_in(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Successes, failures and one retried task through a two-worker cluster."""
+@pytest.fixture(scope="module", params=["fork", "spawn"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Successes, failures and one retried task through a two-worker cluster, forked or spawned."""
     tmp = tmp_path_factory.mktemp("otel")
     spans_file = tmp / "spans.jsonl"
     env = {
         "QFRAME_BROKER_URL": f"sqlite:///{tmp}/q.db",
         "QFRAME_NAME": "traced",
         "QFRAME_WORKERS": "2",
+        "QFRAME_START_METHOD": request.param,
         "QFRAME_PLUGINS": "otel",
         "QFRAME_OTEL_EXPORTER": "file",
         "QFRAME_OTEL_FILE": str(spans_file),

@@ -65,9 +65,14 @@ def settled(port: int, deadline: float) -> dict[tuple[str, tuple[tuple[str, str]
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    """Run 151 tasks (successes, failures, retried failures, a timeout) plus 7 delayed ones."""
+@pytest.fixture(scope="module", params=["fork", "forkserver", "spawn"])
+def run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, object]]:
+    """Run 151 tasks (successes, failures, retried failures, a timeout) plus 7 delayed ones.
+
+    Under each start method: every one must bring the cluster's processes into its directory.
+    """
     tmp = tmp_path_factory.mktemp("live")
     port = free_port()
     env = {
@@ -75,6 +80,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
         "QFRAME_NAME": QUEUE,
         "QFRAME_WORKERS": "2",
         "QFRAME_GUARD_CYCLE": "0.2",
+        "QFRAME_START_METHOD": request.param,
         "QFRAME_PLUGINS": "prometheus",
         "QFRAME_PROMETHEUS_PORT": str(port),
         "QFRAME_PROMETHEUS_ADDRESS": "127.0.0.1",
