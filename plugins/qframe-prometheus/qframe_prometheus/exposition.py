@@ -34,7 +34,11 @@ class ClusterGauges(Collector):
                 "Messages waiting in the queue (not leased), delayed ones included.",
                 stat.queued,
             ),
-            ("qframe_tasks_leased", "Messages leased by a cluster now (prefetched or running).", stat.leased),
+            (
+                "qframe_tasks_leased",
+                "Messages of the queue leased now (prefetched or running), by any cluster.",
+                stat.leased,
+            ),
             ("qframe_workers_alive", "Worker processes of this cluster that are alive.", alive(stat.workers)),
             (
                 "qframe_workers_configured",
