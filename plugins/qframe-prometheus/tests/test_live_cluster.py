@@ -20,7 +20,7 @@ from qframe.config import load as load_config
 from qframe.testing.cluster import ClusterProcess
 from qframe.testing.servers import free_port
 
-SUCCESSES, FAILURES, RETRIED, TIMED_OUT, DELAYED = 100, 30, 20, 1, 7
+SUCCESSES, FAILURES, RETRIED, TIMED_OUT, DELAYED = 140, 30, 20, 1, 7
 QUEUE = "metrics"
 
 
@@ -69,7 +69,7 @@ def settled(port: int, deadline: float) -> dict[tuple[str, tuple[tuple[str, str]
 def run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, object]]:
-    """Run 151 tasks (successes, failures, retried failures, a timeout) plus 7 delayed ones.
+    """Run 191 tasks (successes, failures, retried failures, a timeout) plus 7 delayed ones.
 
     Under each start method: every one must bring the cluster's processes into its directory.
     """
@@ -97,6 +97,7 @@ def run(
             client.async_task("math.sqrt", "again", ack_failure=False, max_attempts=2) for _ in range(RETRIED)
         ]
         ids += [client.async_task("time.sleep", 30, timeout=1)]
+        during = scrape(port)  # while most tasks are still queued or running
         for task_id in ids:
             assert client.fetch(task_id, wait=90) is not None, f"task {task_id} has no result"
         for _ in range(DELAYED):
@@ -105,7 +106,7 @@ def run(
         cluster.stop()
     enqueued = {task: enqueued_here(task) - count for task, count in before.items()}
     client.close()
-    yield {"samples": samples, "enqueued": enqueued, "tmp": tmp}
+    yield {"samples": samples, "during": during, "enqueued": enqueued, "tmp": tmp}
 
 
 def test_enqueued_equals_succeeded_plus_failed_plus_dead_lettered_per_queue(run: dict[str, object]) -> None:
@@ -128,6 +129,13 @@ def test_counters_count_each_outcome_by_queue_and_task(run: dict[str, object]) -
     assert total(samples, "qframe_tasks_timed_out_total", queue=QUEUE, task="time.sleep") == TIMED_OUT
     expected = {"math.floor": SUCCESSES + DELAYED, "math.sqrt": FAILURES + RETRIED, "time.sleep": 1}
     assert run["enqueued"] == expected
+
+
+def test_a_scrape_during_the_run_shows_counters_that_only_grow(run: dict[str, object]) -> None:
+    during, after = run["during"], run["samples"]
+    assert isinstance(during, dict) and isinstance(after, dict)
+    counted = {key: value for key, value in during.items() if key[0].startswith("qframe_tasks_")}
+    assert all(after[key] >= value for key, value in counted.items())
 
 
 def test_histograms_have_one_observation_per_run(run: dict[str, object]) -> None:
