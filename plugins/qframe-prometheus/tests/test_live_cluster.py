@@ -50,7 +50,7 @@ def enqueued_here(task: str) -> float:
 
 
 def settled(port: int, deadline: float) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The scrape once every result is counted and the delayed tasks show, or the last one at ``deadline``.
+    """The scrape once every result is counted and the status shows the end, or the last one at ``deadline``.
 
     The monitor counts a result right after saving it, so a fetched result may be counted
     a moment later; the tests then assert on what the endpoint showed.
@@ -59,7 +59,12 @@ def settled(port: int, deadline: float) -> dict[tuple[str, tuple[tuple[str, str]
     while True:
         samples = scrape(port)
         done = total(samples, "qframe_tasks_succeeded_total") + total(samples, "qframe_tasks_failed_total")
-        shown = done >= finished and total(samples, "qframe_queue_depth") == DELAYED
+        status = (
+            total(samples, "qframe_queue_depth"),
+            total(samples, "qframe_tasks_leased"),
+            total(samples, "qframe_workers_alive"),
+        )
+        shown = done >= finished and status == (DELAYED, 0, 2)  # a status published after the last ack
         if shown or time.monotonic() > deadline:
             return samples
         time.sleep(0.2)
