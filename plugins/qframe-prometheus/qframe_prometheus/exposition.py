@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
@@ -72,12 +72,30 @@ def alive(pids: list[int]) -> int:
     return count
 
 
+class ClusterFiles(Collector):
+    """The sum of every process's metric files in one directory, as ``MultiProcessCollector``.
+
+    Files still at 0 bytes are skipped: prometheus_client creates a process's file before
+    it sizes it, and reading it in between fails the whole scrape (prometheus/client_python
+    issue #1199). Such a file holds nothing yet.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        """The merged metrics of the directory's non-empty files."""
+        files = [str(path) for path in sorted(self.directory.glob("*.db")) if path.stat().st_size > 0]
+        merged: Iterable[Metric] = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return merged
+
+
 class Exposition:
     """The sentinel's registry of the whole cluster, served over HTTP and/or written to a textfile."""
 
     def __init__(self, directory: Path, gauges: ClusterGauges, textfile: str) -> None:
         self.registry = CollectorRegistry()
-        MultiProcessCollector(self.registry, path=str(directory))  # type: ignore[no-untyped-call]
+        self.registry.register(ClusterFiles(directory))
         self.registry.register(gauges)
         self.gauges = gauges
         self.textfile = textfile

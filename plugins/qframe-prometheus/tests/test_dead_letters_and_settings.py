@@ -1,4 +1,4 @@
-"""The dead-letter counter across processes, and settings that cannot work."""
+"""The dead-letter counter across processes, scrapes while a process creates its file, bad settings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from qframe.errors import PluginError
 from qframe.stores.base import DeadLetter
 from qframe.testing.cluster import ClusterProcess
 from qframe.testing.servers import free_port
+from qframe_prometheus.exposition import ClusterGauges, Exposition
 from qframe_prometheus.settings import Settings
 
 
@@ -41,6 +42,20 @@ def test_dead_lettered_counter_sums_the_processes_that_moved_messages_aside(tmp_
     MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
     labels = {"queue": "orders", "task": ""}
     assert registry.get_sample_value("qframe_tasks_dead_lettered_total", labels) == 5
+
+
+def test_a_scrape_while_a_process_creates_its_file_still_shows_the_others(tmp_path: Path) -> None:
+    child = multiprocessing.get_context("spawn").Process(
+        target=dead_letter_in_a_cluster_process, args=(str(tmp_path), 2)
+    )
+    child.start()
+    child.join(60)
+    (
+        tmp_path / "counter_999999.db"
+    ).touch()  # created, not sized yet: what a starting process leaves for a moment
+    exposition = Exposition(tmp_path, ClusterGauges("orders", 1), textfile="")
+    labels = {"queue": "orders", "task": ""}
+    assert exposition.registry.get_sample_value("qframe_tasks_dead_lettered_total", labels) == 2
 
 
 @pytest.mark.parametrize(
