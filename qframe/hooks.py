@@ -65,9 +65,9 @@ class Hooks:
         """``qframe_process_spawned``."""
         self._hook.qframe_process_spawned(role=role, name=name, pid=pid)
 
-    def process_boot(self, role: str, name: str, config: Config) -> None:
+    def process_boot(self, role: str, name: str, config: Config, cluster_id: str = "") -> None:
         """``qframe_process_boot``."""
-        self._hook.qframe_process_boot(role=role, name=name, config=config)
+        self._hook.qframe_process_boot(role=role, name=name, config=config, cluster_id=cluster_id)
 
     def sentinel_tick(self, stat: Stat, config: Config) -> None:
         """``qframe_sentinel_tick``."""

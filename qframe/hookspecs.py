@@ -103,9 +103,10 @@ def qframe_process_spawned(role: str, name: str, pid: int) -> None:
 
 
 @hookspec
-def qframe_process_boot(role: str, name: str, config: Config) -> None:
+def qframe_process_boot(role: str, name: str, config: Config, cluster_id: str) -> None:
     """A cluster process starts, before it takes any task (set up connections here).
 
+    ``cluster_id`` is the cluster's id (32 hex digits), the same in all its processes.
     **Runs in:** the new process itself (sentinel, pusher, monitor or worker).
     """
 

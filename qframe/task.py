@@ -75,6 +75,9 @@ class Task:
     iter_count: int = 0
     #: Seconds its result is kept (``cached=``); 0: kept as ``save`` and ``save_limit`` say.
     cached: float = 0.0
+    #: Free-form string pairs that travel with the task, for plugins (trace context, tenant ids):
+    #: written in ``qframe_pre_enqueue``, read in the worker's execute hooks.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def meta_of(self, record: TaskResult) -> ResultMeta:
         """The store's indexed fields of ``record``, a result of this task (expiring when ``cached``)."""

@@ -147,6 +147,10 @@ def test_hook_qframe_process_boot(run: dict[str, Any]) -> None:
     assert any(role == "sentinel" for role, _ in booted)
 
 
+def test_process_boot_tells_every_process_its_cluster_id(run: dict[str, Any]) -> None:
+    assert {e["cluster_id"] for e in fired(run, "qframe_process_boot")} == {run["cluster"].cluster_id}
+
+
 def test_hook_qframe_sentinel_tick(run: dict[str, Any]) -> None:
     ticks = fired(run, "qframe_sentinel_tick")
     assert len(ticks) >= 3
@@ -175,6 +179,11 @@ def test_hook_qframe_pre_execute(run: dict[str, Any]) -> None:
         e["attempt"] for e in fired(run, "qframe_pre_execute") if e["task"] == run["ids"]["retried"]
     )
     assert attempts == [1, 2]
+
+
+def test_headers_written_in_pre_enqueue_reach_every_run_in_the_worker(run: dict[str, Any]) -> None:
+    runs = [e for e in fired(run, "qframe_pre_execute") if e["task"] == run["ids"]["retried"]]
+    assert [e["headers"] for e in runs] == [{"recorder-origin": f"pid {run['main']}"}] * 2
 
 
 def test_hook_qframe_post_execute(run: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ def boot(context: Context, role: str, name: str) -> Runtime:
     try:
         hooks = Hooks(make_plugin_manager(config))
         hooks.configure(config)
-        hooks.process_boot(role, name, config)
+        hooks.process_boot(role, name, config, context.cluster_id)
     except QFrameError as exc:  # a PluginError raised on purpose, or a plugin module that does not import
         log.critical("%s %s cannot start: %s", role, name, exc)
         raise SystemExit(2) from None

@@ -48,8 +48,8 @@ def qframe_process_spawned(role: str, name: str, pid: int) -> None:
 
 
 @hookimpl
-def qframe_process_boot(role: str, name: str) -> None:
-    write("qframe_process_boot", role=role)
+def qframe_process_boot(role: str, name: str, cluster_id: str) -> None:
+    write("qframe_process_boot", role=role, cluster_id=cluster_id)
 
 
 @hookimpl
@@ -66,6 +66,7 @@ def qframe_collect_status(stat: Any) -> dict[str, Any]:
 @hookimpl
 def qframe_pre_enqueue(task: Any) -> None:
     task.group = task.group or "tagged-by-plugin"
+    task.headers["recorder-origin"] = f"pid {os.getpid()}"
     write("qframe_pre_enqueue", task=task.id)
 
 
@@ -76,7 +77,7 @@ def qframe_post_enqueue(task: Any, message_id: str) -> None:
 
 @hookimpl
 def qframe_pre_execute(task: Any, attempt: int) -> None:
-    write("qframe_pre_execute", task=task.id, attempt=attempt)
+    write("qframe_pre_execute", task=task.id, attempt=attempt, headers=task.headers)
 
 
 @hookimpl
