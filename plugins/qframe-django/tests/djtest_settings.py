@@ -65,6 +65,8 @@ DATABASES = {
         "OPTIONS": {"connect_timeout": 3},
     },
 }
+if os.environ.get("QFRAME_TEST_PG_PERSISTENT"):  # kept connections, checked when reused
+    DATABASES["pg"].update(CONN_MAX_AGE=None, CONN_HEALTH_CHECKS=True)
 if os.environ.get("QFRAME_TEST_NO_PG"):
     del DATABASES["pg"]
 
