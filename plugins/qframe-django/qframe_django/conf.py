@@ -81,8 +81,11 @@ def project_config() -> Config:
 
 
 def reset() -> None:
-    """Forget the cached Config (after changing settings in tests)."""
+    """Forget the cached Config and the compat client (after changing settings in tests)."""
     _cached_config.cache_clear()
+    from qframe_django import compat
+
+    compat.forget_client()
 
 
 def decode_result(blob: bytes) -> Any:

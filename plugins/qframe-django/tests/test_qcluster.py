@@ -10,7 +10,8 @@ from django.db.models import Sum
 from djtest_app.models import Widget
 
 from qframe.client import Client
-from qframe_django.conf import load_config
+from qframe_django import compat
+from qframe_django.conf import load_config, reset
 from qframe_django.models import Failure, Success, Task
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -28,12 +29,16 @@ def client_for(alias: str, **options: object) -> Client:
 
 
 def test_tasks_given_model_instances_leave_exactly_one_result_each(alias: str, tmp_path: Path) -> None:
+    """Also: a Django Q2 settings module (Q_CLUSTER with orm, retry, timeout, workers) runs unchanged."""
     widgets = make_widgets(alias, 500)
     client = client_for(alias)
     ids = client.async_tasks("djtest_app.tasks.touch_widget", [(w,) for w in widgets])
     log = tmp_path / "cluster.log"
     with qcluster(cluster_env(alias), log):
         wait_for(lambda: Task.objects.using(alias).count() >= 500, 180, "500 results", log)
+        if alias == "default":  # the project's own settings point there
+            reset()
+            wait_for(lambda: [s.name for s in compat.Stat.get_all()] == ["djtest"], 30, "a live cluster", log)
     assert sorted(Task.objects.using(alias).values_list("id", flat=True)) == sorted(ids)
     assert Success.objects.using(alias).count() == 500 and not Failure.objects.using(alias).exists()
     assert set(Widget.objects.using(alias).values_list("runs", flat=True)) == {1}
