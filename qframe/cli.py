@@ -31,6 +31,9 @@ from qframe.task import resolve
 
 
 def _config(ctx: click.Context, **overrides: Any) -> Config:
+    if isinstance(ctx.obj, Config):  # a host framework's own settings (manage.py qinfo): cli.main(obj=config)
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        return ctx.obj.replace(**changes) if changes else ctx.obj
     params = ctx.find_root().params
     return load_config(overrides, config_file=params.get("config_file"))
 
