@@ -50,13 +50,18 @@ class TaskAdmin(ReadOnlyAdmin):
         "cluster",
         "started_at",
         "stopped_at",
-        "time_taken",
+        "seconds",
         "attempt_count",
     )
     list_filter = ("group", "cluster")
     search_fields = ("name", "func", "group", "id")
     exclude = ("blob",)
     readonly_fields = ("arguments", "outcome")
+
+    @admin.display(description="seconds")
+    def seconds(self, obj: models.Task) -> str:
+        """How long the run took."""
+        return f"{obj.time_taken():.3f}"
 
     @admin.display(description="arguments")
     def arguments(self, obj: models.Task) -> str:

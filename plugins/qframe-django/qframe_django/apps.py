@@ -13,7 +13,9 @@ class QframeDjangoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the settings check (``manage.py check`` reports a bad ``QFRAME``/``Q_CLUSTER``)."""
+        """Register the settings check and apply ``label`` (Django Q2's admin heading)."""
         from qframe_django import checks
+        from qframe_django.conf import app_setting
 
         checks.register()
+        self.verbose_name = str(app_setting("label", self.verbose_name))

@@ -93,3 +93,15 @@ def test_an_unknown_qframe_option_is_a_check_error_naming_it() -> None:
 
 def test_a_clean_project_passes_the_checks() -> None:
     assert checks.run_checks(tags=["qframe"]) == []
+
+
+def test_the_q_cluster_label_names_the_admin_section() -> None:
+    from django.apps import apps
+
+    app = apps.get_app_config("qframe_django")
+    try:
+        with override_settings(Q_CLUSTER={"orm": "default", "label": "Background jobs"}):
+            app.ready()
+            assert app.verbose_name == "Background jobs"
+    finally:
+        app.verbose_name = "qframe"
