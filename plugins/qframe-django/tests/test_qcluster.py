@@ -47,9 +47,10 @@ def test_tasks_given_model_instances_leave_exactly_one_result_each(alias: str, t
     client.close()
 
 
-def test_two_clusters_on_postgresql_run_each_of_1000_tasks_once(tmp_path: Path, alias: str) -> None:
-    if alias != "pg":
-        pytest.skip("the two-cluster test runs on PostgreSQL (SKIP LOCKED claims)")
+def test_two_clusters_on_postgresql_run_each_of_1000_tasks_once(tmp_path: Path, postgres: object) -> None:
+    if postgres is None:
+        pytest.skip("PostgreSQL is not installed")
+    alias = "pg"
     widgets = make_widgets(alias, 1000)
     client = client_for(alias)
     client.async_tasks("djtest_app.tasks.touch_widget", [(w,) for w in widgets])
