@@ -141,7 +141,12 @@ def _max_rss(value: Any, out: Translation) -> None:
 
 
 def _save_limit_per(value: Any, out: Translation) -> None:
-    out.options.setdefault("store_options", {})["save_limit_per"] = value
+    from qframe.config import FIELDS
+
+    if "save_limit_per" in FIELDS:  # a core that has the option passes it to every store
+        out.options["save_limit_per"] = value
+    else:
+        out.options.setdefault("store_options", {})["save_limit_per"] = value
 
 
 def _scheduler(value: Any, out: Translation) -> None:

@@ -122,3 +122,18 @@ def test_stale_connections_after_a_database_restart_do_not_fail_tasks(
     assert failures == [], log.read_text()[-2000:]
     assert set(Widget.objects.using(alias).values_list("runs", flat=True)) == {1}
     client.close()
+
+
+def test_a_schedule_made_with_compat_runs_in_a_qcluster(tmp_path: Path) -> None:
+    from django.test import override_settings
+
+    with override_settings(Q_CLUSTER={"name": "djtest", "orm": "default", "retry": 30, "timeout": 20}):
+        reset()
+        compat.schedule("djtest_app.tasks.add", 20, 22, name="soon", schedule_type=compat.Schedule.ONCE)
+    reset()
+    log = tmp_path / "cluster.log"
+    with qcluster(cluster_env("default", workers=1), log):
+        wait_for(
+            lambda: Task.objects.filter(func="djtest_app.tasks.add").exists(), 60, "the scheduled run", log
+        )
+    assert Task.objects.get(func="djtest_app.tasks.add").result == 42
