@@ -14,10 +14,11 @@ The names and semantics are Django Q2's where they differ from the core's:
 
 from __future__ import annotations
 
+import ast
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from qframe import asynctask, chain, iterate
 from qframe.client import Client
@@ -27,7 +28,7 @@ from qframe.drivers import make_store, store_choice
 from qframe.task import OPTION_NAMES
 from qframe_django.conf import app_setting, project_config
 from qframe_django.models import Failure, Success, Task
-from qframe_scheduler.record import Schedule  # the scheduler's record, with Django Q2's type constants
+from qframe_scheduler.record import Schedule as ScheduleRecord
 
 log = logging.getLogger("qframe.django")
 
@@ -153,7 +154,7 @@ def queue_size(broker: Any = None) -> int:
     return client().queue_size()
 
 
-def schedule(func: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def schedule(func: str | Callable[..., Any], *args: Any, **kwargs: Any) -> ScheduleRecord:
     """Create a schedule (qframe-scheduler), with Q_CLUSTER's ``catch_up`` and the project's timezone."""
     from django.conf import settings
 
@@ -163,6 +164,58 @@ def schedule(func: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("timezone", getattr(settings, "TIME_ZONE", None) or "UTC")
     kwargs.setdefault("q_config", project_config())
     return api.schedule(func, *args, **kwargs)
+
+
+def _literal_args(text: Any) -> tuple[Any, ...]:
+    """Django Q2's ``Schedule.args``: a Python literal in a string ("1, 'a'"), or a sequence."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str):
+        return tuple(text)
+    value = ast.literal_eval(text)
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _literal_kwargs(text: Any) -> dict[str, Any]:
+    """Django Q2's ``Schedule.kwargs``: ``"a=1, b='x'"`` (or a dict's literal), or a dict."""
+    if text is None or text == "":
+        return {}
+    if not isinstance(text, str):
+        return dict(text)
+    if text.lstrip().startswith("{"):
+        return dict(ast.literal_eval(text))
+    call = ast.parse(f"dict({text})", mode="eval").body
+    assert isinstance(call, ast.Call)
+    return {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
+
+
+class ScheduleObjects:
+    """``Schedule.objects`` for Django Q2 code: ``create``, ``get``, ``all`` over the schedule store."""
+
+    def create(self, func: str, **fields: Any) -> ScheduleRecord:
+        """Create a schedule from Django Q2's model fields (``args``/``kwargs`` as strings too)."""
+        args = _literal_args(fields.pop("args", None))
+        kwargs = _literal_kwargs(fields.pop("kwargs", None))
+        kwargs.update(fields.pop("q_options", None) or {})
+        return schedule(func, *args, **kwargs, **fields)
+
+    def all(self) -> list[ScheduleRecord]:
+        """Every schedule."""
+        from qframe_scheduler import api
+
+        return api.list_schedules(project_config())
+
+    def get(self, name: str) -> ScheduleRecord:
+        """The schedule called ``name`` (InvalidArgument if there is none)."""
+        from qframe_scheduler import api
+
+        return api.get_schedule(name, project_config())
+
+
+class Schedule(ScheduleRecord):
+    """The scheduler's record with Django Q2's type constants, and ``Schedule.objects``."""
+
+    objects: ClassVar[ScheduleObjects] = ScheduleObjects()
 
 
 class AsyncTask(asynctask.AsyncTask):

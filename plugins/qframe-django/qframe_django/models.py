@@ -130,6 +130,41 @@ class Task(models.Model):
         """Seconds the run took."""
         return float(self.stopped - self.started)
 
+    # -- Django Q2's helpers on the model ----------------------------------------------
+    @classmethod
+    def get_task(cls, task_id: str) -> Task | None:
+        """The result with this id, else the latest one with this name (as Django Q2 looks up)."""
+        return cls.objects.filter(id=task_id).first() or cls.objects.filter(name=task_id).first()
+
+    @classmethod
+    def get_result(cls, task_id: str) -> Any:
+        """The return value of :meth:`get_task`'s result, or None."""
+        task = cls.get_task(task_id)
+        return None if task is None else task.result
+
+    @classmethod
+    def get_task_group(cls, group_id: str, failures: bool = True) -> models.QuerySet[Task]:
+        """The group's results, oldest first; without failures if ``failures=False``."""
+        rows = cls.objects.filter(group=group_id)
+        return (rows if failures else rows.filter(success=True)).order_by("stopped")
+
+    @classmethod
+    def get_result_group(cls, group_id: str, failures: bool = False) -> list[Any]:
+        """The group's return values, oldest first."""
+        return [task.result for task in cls.get_task_group(group_id, failures)]
+
+    @classmethod
+    def get_group_count(cls, group_id: str, failures: bool = False) -> int:
+        """The group's results (all of them; only failures with ``failures=True``), as in Django Q2."""
+        rows = cls.objects.filter(group=group_id)
+        return (rows.filter(success=False) if failures else rows).count()
+
+    @classmethod
+    def delete_group(cls, group_id: str, objects: bool = False) -> int:
+        """Take the results out of the group, or delete them with ``objects=True``; return how many."""
+        rows = cls.objects.filter(group=group_id)
+        return rows.delete()[0] if objects else rows.update(group=None)
+
 
 class SuccessManager(models.Manager["Success"]):
     """Only successful results."""

@@ -59,3 +59,16 @@ def test_run_once_starts_and_stops_a_cluster_with_the_seeds_log_lines(tmp_path: 
     log = done.stdout + done.stderr
     for line in ("starting.", "serves queue 'once'", "running.", "stopping.", "has stopped."):
         assert line in log
+
+
+def test_the_orm_broker_without_django_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in cluster_env("default").items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(QFRAME_BROKER="orm", QFRAME_SECRET_KEY="k")
+    done = subprocess.run(
+        [sys.executable, "-m", "qframe", "info"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=50,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "qframe: error: the orm driver needs Django: set DJANGO_SETTINGS_MODULE, or run 'manage.py qcluster'"
+    )

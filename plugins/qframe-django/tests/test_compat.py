@@ -121,3 +121,31 @@ def test_stat_get_all_lists_no_cluster_when_none_runs(queued: None) -> None:
 def test_a_broker_argument_is_a_clear_error(queued: None) -> None:
     with pytest.raises(TypeError, match="broker="):
         compat.async_task("djtest_app.tasks.add", 1, 2, broker=object())
+
+
+def test_the_task_models_have_django_q2s_helpers(sync: None) -> None:
+    first = compat.async_task("djtest_app.tasks.add", 1, 1, group="h", task_name="one")
+    compat.async_task("djtest_app.tasks.add", 2, 2, group="h", task_name="two")
+    with pytest.raises(ValueError):
+        compat.async_task("djtest_app.tasks.fail", "x", group="h", task_name="bad")
+    assert Task.get_task(first).name == "one" and Task.get_task("two").result == 4
+    assert Task.get_result(first) == 2 and Task.get_result("missing") is None
+    assert Task.get_result_group("h") == [2, 4]
+    assert [t.name for t in Task.get_task_group("h")] == ["one", "two", "bad"]
+    assert (Task.get_group_count("h"), Task.get_group_count("h", failures=True)) == (3, 1)
+    assert Task.delete_group("h") == 3 and Task.objects.count() == 3
+
+
+def test_django_q2_code_creates_schedules_with_schedule_objects_create(queued: None) -> None:
+    made = compat.Schedule.objects.create(
+        func="djtest_app.tasks.add",
+        name="q2-style",
+        args="2, 3",
+        kwargs="",
+        schedule_type=compat.Schedule.HOURLY,
+    )
+    assert (made.name, made.args, made.schedule_type) == ("q2-style", (2, 3), compat.Schedule.HOURLY)
+    assert compat.Schedule.objects.get("q2-style").args == (2, 3)
+    assert [s.name for s in compat.Schedule.objects.all()] == ["q2-style"]
+    assert compat._literal_kwargs("a=1, b='x'") == {"a": 1, "b": "x"}
+    assert compat._literal_kwargs("{'a': 1}") == {"a": 1}

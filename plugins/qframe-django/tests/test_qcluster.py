@@ -137,3 +137,14 @@ def test_a_schedule_made_with_compat_runs_in_a_qcluster(tmp_path: Path) -> None:
             lambda: Task.objects.filter(func="djtest_app.tasks.add").exists(), 60, "the scheduled run", log
         )
     assert Task.objects.get(func="djtest_app.tasks.add").result == 42
+
+
+def test_a_spawn_started_cluster_sets_django_up_in_every_process(tmp_path: Path) -> None:
+    widgets = make_widgets("default", 20)
+    client = client_for("default")
+    client.async_tasks("djtest_app.tasks.touch_widget", [(w,) for w in widgets])
+    log = tmp_path / "cluster.log"
+    with qcluster(cluster_env("default", start_method="spawn", workers=2), log):
+        wait_for(lambda: Task.objects.count() >= 20, 120, "20 results", log)
+    assert Success.objects.count() == 20
+    client.close()
