@@ -55,11 +55,18 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
 
     The Django layers are passed to :func:`qframe.config.load` below the environment:
     environment variables that set an option win over the settings, as everywhere in qframe.
+    The table of the cluster being loaded (``clusters`` / Django Q2's ``ALT_CLUSTERS``) wins
+    over the root of the settings.
     """
     values = django_values()
+    overrides = dict(overrides or {})
+    name = overrides.get("name") or os.environ.get("QFRAME_NAME") or os.environ.get("QFRAME_CLUSTER_NAME")
+    table = (values.get("clusters") or {}).get(name or values.get("name"))
+    if isinstance(table, Mapping):  # the queue's own table (ALT_CLUSTERS) beats the settings' root
+        values.update(table)
     env_set = {key[len("QFRAME_") :].lower() for key in os.environ if key.startswith("QFRAME_")}
     base = {k: v for k, v in values.items() if k not in env_set or k == "plugin_modules"}
-    return load({**base, **(overrides or {})})
+    return load({**base, **overrides})
 
 
 def app_setting(key: str, default: Any) -> Any:

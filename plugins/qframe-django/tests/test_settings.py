@@ -113,3 +113,20 @@ def test_the_q_cluster_label_names_the_admin_section() -> None:
             assert app.verbose_name == "Background jobs"
     finally:
         app.verbose_name = "qframe"
+
+
+@override_settings(
+    Q_CLUSTER={
+        "name": "main",
+        "orm": "default",
+        "timeout": 20,
+        "retry": 30,
+        "ALT_CLUSTERS": {"long": {"timeout": 600, "retry": 700}},
+    }  # fmt: skip
+)
+def test_q_cluster_name_selects_an_alt_cluster_whose_keys_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (load_config().name, load_config().timeout) == ("main", 20)
+    monkeypatch.setenv("Q_CLUSTER_NAME", "long")
+    config = load_config()
+    assert (config.name, config.timeout, config.lease) == ("long", 600, 700)
+    assert load_config({"name": "main"}).timeout == 20
