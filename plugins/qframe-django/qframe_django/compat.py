@@ -258,6 +258,18 @@ class Chain(chain.Chain):
         super().__init__(
             list(chain or ()), group, cluster, client=options.pop("client", None) or client(), **options
         )
+        self.sync = sync or bool(app_setting("sync", False))
+
+    def run(self) -> str:
+        """Enqueue the first link; with ``sync``, run every link here, in order, in the chain's group."""
+        if not self.sync:
+            return super().run()
+        runner = self.client or client()
+        for link in self.links:
+            func, args, kwargs = (*link, (), {})[:3]
+            options = {"group": self.group, "sync": True, "save": self.save}
+            runner.async_task(func, *args, q_options=options, **dict(kwargs))
+        return self.group
 
     def result(self, wait: float = 0) -> list[Any]:
         """The links' return values in chain order, waiting ``wait`` ms."""

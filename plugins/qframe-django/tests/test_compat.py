@@ -149,3 +149,10 @@ def test_django_q2_code_creates_schedules_with_schedule_objects_create(queued: N
     assert [s.name for s in compat.Schedule.objects.all()] == ["q2-style"]
     assert compat._literal_kwargs("a=1, b='x'") == {"a": 1, "b": "x"}
     assert compat._literal_kwargs("{'a': 1}") == {"a": 1}
+
+
+def test_a_sync_chain_runs_its_links_here_in_order(sync: None) -> None:
+    chain = compat.Chain([("djtest_app.tasks.add", (1, 2)), ("djtest_app.tasks.add", (3, 4))])
+    group = chain.run()
+    assert compat.result_group(group) == [3, 7] and chain.result() == [3, 7]
+    assert QueuedMessage.objects.count() == 0

@@ -122,7 +122,7 @@ def test_the_q_cluster_label_names_the_admin_section() -> None:
         "timeout": 20,
         "retry": 30,
         "ALT_CLUSTERS": {"long": {"timeout": 600, "retry": 700}},
-    }  # fmt: skip
+    }
 )
 def test_q_cluster_name_selects_an_alt_cluster_whose_keys_win(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (load_config().name, load_config().timeout) == ("main", 20)
