@@ -185,3 +185,31 @@ def test_an_unknown_alias_is_a_clear_error() -> None:
 
 def test_claims_use_skip_locked_on_postgresql_and_compare_and_set_on_sqlite(broker: OrmBroker) -> None:
     assert broker.db.skip_locked is (broker.db.vendor == "postgresql")
+
+
+def test_a_claim_on_postgresql_skips_rows_another_transaction_holds(
+    postgres: Any, cleanup: list[Any]
+) -> None:
+    if postgres is None:
+        pytest.skip("PostgreSQL is not installed")
+    alias = "pg"
+    import threading
+
+    import psycopg
+    from django.conf import settings
+
+    broker = OrmBroker(alias, f"skip-{uuid.uuid4().hex[:8]}", lease=30)
+    cleanup.append(broker)
+    first, second = broker.enqueue(b"held"), broker.enqueue(b"free")
+    db = settings.DATABASES[alias]
+    with psycopg.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT id FROM qframe_django_queuedmessage WHERE id = %s FOR UPDATE", (int(first),))
+        got: list[Any] = []
+        claimer = threading.Thread(target=lambda: got.extend(broker.dequeue(2)))
+        claimer.start()
+        claimer.join(10)
+        blocked = claimer.is_alive()
+        other.rollback()
+        claimer.join(10)
+    assert not blocked, "the claim waited for the row another transaction holds"
+    assert [m.message_id for m in got] == [second]
