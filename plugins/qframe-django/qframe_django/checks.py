@@ -18,17 +18,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     from qframe_django.conf import load_config, translation
 
     messages: list[checks.CheckMessage] = [
-        checks.Warning(text, hint="See docs/django.md, 'Q_CLUSTER keys'.", id="qframe.W001")
+        checks.Warning(text, hint="See docs/django.md, 'Moving from Django Q2'.", id="qframe.W001")
         for text in translation().warnings
     ]
     try:
         load_config()
     except QFrameError as exc:
         messages += [
-            checks.Error(line, hint="Fix settings.QFRAME or settings.Q_CLUSTER.", id="qframe.E001")
+            checks.Error(
+                _from_settings(line), hint="Fix settings.QFRAME or settings.Q_CLUSTER.", id="qframe.E001"
+            )
             for line in str(exc).splitlines()
         ]
     return messages
+
+
+def _from_settings(line: str) -> str:
+    """The core names the layer the Django settings arrive in "arguments"; here they are the settings."""
+    return line.replace(" in arguments", " in the settings").replace(
+        "(from arguments)", "(from the settings)"
+    )
 
 
 def register() -> None:
