@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.django_db(transaction=True, d
 
 
 def write_malformed_rows(alias: str, queue: str) -> list[str]:
-    """Rows the broker never writes: a NULL payload and an empty one."""
+    """Rows the broker never writes: a NULL payload, an empty one, and (SQLite) a text one."""
     import time
 
     from qframe_django.models import QueuedMessage
@@ -36,7 +36,16 @@ def write_malformed_rows(alias: str, queue: str) -> list[str]:
     now = time.time()
     QueuedMessage.objects.using(alias).create(queue=queue, payload=None, visible=now)
     QueuedMessage.objects.using(alias).create(queue=queue, payload=b"", visible=now)
-    return ["no payload", "empty payload"]
+    if alias != "default":
+        return ["no payload", "empty payload"]
+    from django.db import connections
+
+    with connections[alias].cursor() as cursor:  # SQLite keeps a str as TEXT even in a blob column
+        cursor.execute(
+            "INSERT INTO qframe_django_queuedmessage (queue, payload, visible, attempts) VALUES (%s, %s, %s, 0)",
+            [queue, "text, not bytes", now],
+        )
+    return ["no payload", "empty payload", "payload stored as text"]
 
 
 @pytest.fixture
