@@ -42,7 +42,8 @@ def write_malformed_rows(alias: str, queue: str) -> list[str]:
 
     with connections[alias].cursor() as cursor:  # SQLite keeps a str as TEXT even in a blob column
         cursor.execute(
-            "INSERT INTO qframe_django_queuedmessage (queue, payload, visible, attempts) VALUES (%s, %s, %s, 0)",
+            "INSERT INTO qframe_django_queuedmessage (queue, payload, visible, attempts) "
+            "VALUES (%s, %s, %s, 0)",
             [queue, "text, not bytes", now],
         )
     return ["no payload", "empty payload", "payload stored as text"]
