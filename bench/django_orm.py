@@ -10,6 +10,7 @@ for claim + ``ack_many`` in batches, median of ``--reps`` runs. Needs qframe-dja
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -85,6 +86,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
