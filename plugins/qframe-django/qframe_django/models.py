@@ -240,3 +240,21 @@ class ClusterStatus(models.Model):
 
     def __str__(self) -> str:
         return str(self.key)
+
+
+class HeldTask(models.Model):
+    """A task delayed longer than its broker can hold, kept until it is due (the held-delays role)."""
+
+    queue: models.CharField[str, str] = models.CharField(max_length=200)
+    payload: models.BinaryField[Any, Any] = models.BinaryField()
+    due: models.FloatField[float, float] = models.FloatField()
+    #: Until when a cluster's claim holds it (0: unclaimed).
+    claimed_until: models.FloatField[float, float] = models.FloatField(default=0.0)
+    token: models.CharField[str | None, str | None] = models.CharField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["queue", "due"], name="qframe_held_due")]
+        verbose_name = "held task"
+
+    def __str__(self) -> str:
+        return f"{self.queue}#{self.pk}"

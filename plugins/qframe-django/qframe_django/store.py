@@ -11,6 +11,7 @@ Q2 locked every success with ``select_for_update``). ``store_url`` is the databa
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from qframe.errors import ConfigError, StoreError
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import DeadLetterStore, ResultMeta, StatusStore, Store, Tally
+from qframe.stores.delays import DelayStore, HeldTask
 from qframe_django.db import Database
 from qframe_django.deadletters import DeadLetterRecord, as_core, from_row
 
@@ -29,8 +31,8 @@ PRUNE_ROUNDS = 4
 PER_FIELDS = {"group": "group", "name": "name", "func": "func"}
 
 
-class OrmStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
-    """Every store role qframe has but held delays, in the tables of :mod:`qframe_django.models`."""
+class OrmStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore):
+    """Every store role qframe has, in the tables of :mod:`qframe_django.models`."""
 
     def __init__(
         self, url: str | None, *, save_limit: int = 0, save_limit_per: str | None = None, **options: Any
@@ -51,6 +53,7 @@ class OrmStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
         self.letters = models.DeadLetter.objects.using(alias)
         self.plans = models.Schedule.objects.using(alias)
         self.slots = models.ScheduleSlot.objects.using(alias)
+        self.held = models.HeldTask.objects.using(alias)
         self._saved_since_prune = 0
         self._touched: set[str | None] = set()
         self._last_purge_of_stats = 0.0
@@ -295,6 +298,48 @@ class OrmStore(Store, StatusStore, DeadLetterStore, ScheduleStore):
     def delete_schedule(self, schedule_id: str) -> bool:
         """Delete a schedule."""
         return bool(self.db.run("delete_schedule", self.plans.filter(id=schedule_id).delete)[0])
+
+    # -- held delays --------------------------------------------------------------------
+    def hold(self, queue: str, payload: bytes, due: float) -> str:
+        """Keep one delayed task until it is due."""
+        row = self.db.run("hold", lambda: self.held.create(queue=queue, payload=payload, due=due))
+        return str(row.pk)
+
+    def claim_held(self, queue: str, until: float, lease: float, limit: int) -> list[HeldTask]:
+        """Lease due held tasks: the same claim as the broker's (SKIP LOCKED, else compare-and-set)."""
+        from django.db import transaction
+
+        now, token = time.time(), secrets.token_hex(8)
+        due = self.held.filter(queue=queue, due__lte=until, claimed_until__lte=now).order_by("due", "id")
+
+        def claim() -> list[tuple[int, Any, float]]:
+            if self.db.skip_locked:
+                with transaction.atomic(using=self.db.alias):
+                    ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+                    self.held.filter(id__in=ids).update(claimed_until=now + lease, token=token)
+            else:
+                ids = list(due.values_list("id", flat=True)[:limit])
+                self.held.filter(id__in=ids, claimed_until__lte=now).update(
+                    claimed_until=now + lease, token=token
+                )
+            return list(self.held.filter(token=token, queue=queue).values_list("id", "payload", "due"))
+
+        rows = self.db.run("claim_held", claim)
+        return sorted((HeldTask(str(row), token, bytes(payload), due) for row, payload, due in rows),
+                      key=lambda task: (task.due, int(task.id)))  # fmt: skip
+
+    def drop_held(self, queue: str, tasks: Sequence[HeldTask]) -> None:
+        """Delete held tasks whose claim still holds them."""
+        from django.db.models import Q
+
+        condition = Q(pk__in=[])
+        for task in tasks:
+            condition |= Q(pk=int(task.id), token=task.claim)
+        self.db.run("drop_held", lambda: self.held.filter(condition, queue=queue).delete())
+
+    def count_held(self, queue: str) -> int:
+        """Held tasks of a queue, claimed or not."""
+        return int(self.db.run("count_held", self.held.filter(queue=queue).count))
 
     def close(self) -> None:
         """Close this thread's connection."""

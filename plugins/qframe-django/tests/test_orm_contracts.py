@@ -14,6 +14,7 @@ from qframe.brokers.base import Broker
 from qframe.testing import (
     BrokerContract,
     DeadLetterStoreContract,
+    DelayStoreContract,
     ScheduleStoreContract,
     StatusStoreContract,
     StoreContract,
@@ -89,7 +90,7 @@ class TestOrmBroker(BrokerContract):
         return OrmBroker(dead_alias, "q", lease=5)
 
 
-class TestOrmStore(StoreContract, StatusStoreContract, DeadLetterStoreContract):
+class TestOrmStore(StoreContract, StatusStoreContract, DeadLetterStoreContract, DelayStoreContract):
     """The store's role contracts on each alias."""
 
     @pytest.fixture
