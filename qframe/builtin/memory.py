@@ -304,8 +304,7 @@ class MemoryStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
             kept = self._results
             for meta, blob in results:
                 saved = kept.get(meta.id)
-                unkept = meta.success and self.save_limit < 0 and not meta.expires
-                if (saved is not None and saved[0].success) or unkept:
+                if (saved is not None and saved[0].success) or not self.keeps(meta):
                     continue
                 kept[meta.id] = (meta, bytes(blob))
             if self.save_limit > 0:

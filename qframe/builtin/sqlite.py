@@ -419,7 +419,7 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         Expired results are deleted here too, at most :data:`EXPIRED_BATCH` once a second;
         reads never return them meanwhile.
         """
-        kept = [(m, blob) for m, blob in results if not (m.success and self.save_limit < 0 and not m.expires)]
+        kept = [(m, blob) for m, blob in results if self.keeps(m)]
         rows = [
             (
                 m.id,

@@ -14,7 +14,14 @@ from qframe.errors import QFrameError
 
 
 def command_config(ctx: click.Context, **overrides: Any) -> Config:
-    """The settings of the running command: ``--config FILE``, environment, then ``overrides``."""
+    """The settings of the running command: ``--config FILE``, environment, then ``overrides``.
+
+    A host framework runs a command on its own settings by passing them as click's context
+    object (``cli.main(obj=config)``, as ``manage.py qinfo`` does); ``overrides`` then apply on top.
+    """
+    if isinstance(ctx.obj, Config):
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        return ctx.obj.replace(**changes) if changes else ctx.obj
     params = ctx.find_root().params
     return load_config(overrides, config_file=params.get("config_file"))
 

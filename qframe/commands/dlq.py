@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from qframe.client import Client
-from qframe.config import load as load_config
+from qframe.commands.common import command_config
 from qframe.letters import DeadLetterQueue, Progress, describe
 from qframe.stores.base import DeadLetter
 
@@ -30,7 +30,7 @@ cluster_option = click.option(
 
 def open_queue(ctx: click.Context, cluster_name: str | None) -> DeadLetterQueue:
     """The dead letters of the chosen queue, with the settings the root command was given."""
-    config = load_config(config_file=ctx.find_root().params.get("config_file"))
+    config = command_config(ctx)
     return Client(config).dead_letter_queue(cluster_name)
 
 

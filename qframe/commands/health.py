@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import click
 
 from qframe.cluster.stat import Stat, read_statuses
+from qframe.commands.common import command_config
 from qframe.config import Config
-from qframe.config import load as load_config
 from qframe.errors import BrokerError, QFrameError, StoreError
 
 #: Statuses of a cluster that is going away: never healthy.
@@ -56,7 +56,7 @@ def verdict(stats: Sequence[Stat], queue: str, host: str | None, max_age: float,
 def health(ctx: click.Context, name: str | None, max_age: float | None, any_host: bool) -> None:
     """Exit 0 when the queue's cluster on this host has a live, fresh heartbeat; else 1 and why."""
     try:
-        config = load_config({"name": name}, config_file=ctx.find_root().params.get("config_file"))
+        config = command_config(ctx, name=name)
         stats = read_statuses(config)
     except (StoreError, BrokerError) as exc:
         click.echo(f"qframe: unhealthy: cannot read the cluster statuses: {exc}", err=True)

@@ -105,6 +105,11 @@ class Store(abc.ABC):
         is not kept and leaves the store as it was, unless it expires (``cached``).
         """
 
+    def keeps(self, meta: ResultMeta) -> bool:
+        """Whether :meth:`save_many` keeps this result at all: not a success under ``save_limit < 0``,
+        unless it is cached (it expires)."""
+        return not (meta.success and self.save_limit < 0 and not meta.expires)
+
     def save(self, meta: ResultMeta, blob: bytes) -> None:
         """Save one result."""
         self.save_many([(meta, blob)])

@@ -117,7 +117,7 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         return self._collection("results")
 
     def _expires(self, meta: ResultMeta, now: int) -> int:
-        given = float(getattr(meta, "expires", 0.0) or 0.0)
+        given = meta.expires
         if given > 0:
             return _ms(given)
         return now + _ms(self.result_ttl) if self.result_ttl else 0
@@ -153,7 +153,7 @@ class MongoStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
         """
         chosen: dict[str, tuple[ResultMeta, bytes]] = {}
         for meta, blob in results:
-            if meta.success and self.save_limit < 0 and not getattr(meta, "expires", 0.0):
+            if not self.keeps(meta):
                 continue  # a success not kept leaves the store as it was; a cached one is kept
             kept = chosen.get(meta.id)
             if kept is None or not kept[0].success:
