@@ -135,11 +135,14 @@ class Config:
     plugin_values: Mapping[str, Any] = field(default_factory=dict, metadata={"internal": True})
 
     def plugin(self, namespace: str) -> types.SimpleNamespace:
-        """The options of plugin ``namespace`` as attributes: ``config.plugin("asyncio").concurrency``."""
+        """The options of plugin ``namespace`` as attributes: ``config.plugin("prometheus").port``.
+
+        An option with an empty name (its flat name is the namespace) is the attribute ``value``.
+        """
         options = [o for o in self.declared_options if o.namespace == namespace]
         if not options:
             raise ConfigError(f"no loaded plugin declares options under '{namespace}'")
-        return types.SimpleNamespace(**{o.name: self.plugin_values[o.key] for o in options})
+        return types.SimpleNamespace(**{o.name or "value": self.plugin_values[o.key] for o in options})
 
     def for_cluster(self, name: str) -> Config:
         """This config for the cluster (queue) ``name``, with its overrides applied."""

@@ -1,7 +1,8 @@
 """Options that plugins declare through ``qframe_add_options``, collected and checked.
 
-A plugin option's flat name is ``<namespace>_<name>`` (``asyncio_concurrency``): that is
-its key in a config file and in ``Config.replace``, and ``QFRAME_ASYNCIO_CONCURRENCY`` is
+A plugin option's flat name is ``<namespace>_<name>`` (``prometheus_port``), or the
+namespace alone when the name is empty (a plugin's one main option: ``threads``): that is
+its key in a config file and in ``Config.replace``, and ``QFRAME_PROMETHEUS_PORT`` is
 its environment variable. :func:`qframe.config.load` converts and layers the values like
 the core's and keeps them in the :class:`~qframe.config.Config`.
 """
@@ -26,16 +27,16 @@ _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
 @dataclass(frozen=True)
 class PluginOption:
-    """One option of a plugin: ``PluginOption("asyncio", "concurrency", int, 100, "Tasks at once.")``.
+    """One option of a plugin: ``PluginOption("prometheus", "port", int | None, None, "Port of /metrics.")``.
 
     ``namespace`` is the plugin's prefix, by convention its entry point name; ``type`` is
     one of the option types of :mod:`qframe.convert`. Values and defaults must pickle:
     they travel to every cluster process inside the ``Config``.
     """
 
-    #: The plugin's prefix of the flat name, e.g. ``asyncio``.
+    #: The plugin's prefix of the flat name, e.g. ``prometheus``.
     namespace: str
-    #: The option's name within the namespace, e.g. ``concurrency``.
+    #: The option's name within the namespace, e.g. ``port``; empty: the flat name is the namespace.
     name: str
     #: ``int``, ``float``, ``bool``, ``str``, ``tuple[str, ...]``, ``Mapping[str, Any]``, or one ``| None``.
     type: Any
@@ -46,8 +47,8 @@ class PluginOption:
 
     @property
     def key(self) -> str:
-        """The flat name: ``<namespace>_<name>``."""
-        return f"{self.namespace}_{self.name}"
+        """The flat name: ``<namespace>_<name>``, or ``<namespace>`` when the name is empty."""
+        return f"{self.namespace}_{self.name}" if self.name else self.namespace
 
 
 def collect_options(pm: pluggy.PluginManager, reserved: Collection[str]) -> tuple[PluginOption, ...]:
@@ -89,10 +90,12 @@ def collect_options(pm: pluggy.PluginManager, reserved: Collection[str]) -> tupl
 def _problem(option: Any, plugin: str) -> str | None:
     if not isinstance(option, PluginOption):
         return f"plugin '{plugin}' declared {option!r} as an option; expected a qframe.PluginOption"
-    if not (_IDENTIFIER.fullmatch(option.namespace) and _IDENTIFIER.fullmatch(option.name)):
+    if not (
+        _IDENTIFIER.fullmatch(option.namespace) and (not option.name or _IDENTIFIER.fullmatch(option.name))
+    ):
         return (
             f"plugin '{plugin}' declares an option with namespace {option.namespace!r} and name "
-            f"{option.name!r}; both must be lower-case identifiers"
+            f"{option.name!r}; both must be lower-case identifiers (the name may be empty)"
         )
     if kind(option.type) is None:
         return f"plugin option '{option.key}' of '{plugin}' has type {option.type!r}; use {SUPPORTED}"

@@ -126,7 +126,7 @@ def test_malformed_declarations_are_one_line_each(tmp_path: Path, monkeypatch: p
         "use int, float, bool, str, tuple[str, ...], Mapping[str, Any], or one of them | None",
         "plugin option 'bad_count' of 'bad_options' has a default that must be an integer, got 'some'",
         "plugin 'bad_options' declares an option with namespace 'Bad-Name' and name 'x'; "
-        "both must be lower-case identifiers",
+        "both must be lower-case identifiers (the name may be empty)",
         "plugin 'bad_options' declared 'not a declaration' as an option; expected a qframe.PluginOption",
     ]
 
@@ -161,6 +161,17 @@ def test_every_option_type_converts_from_the_environment(
         "table": {"k": 1},
         "port": 9100,
     }
+
+
+def test_an_option_with_an_empty_name_is_keyed_by_its_namespace_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = fake_plugin(monkeypatch, "main_option", PluginOption("lanes", "", int, 8, "Lanes per process."))
+    select = {"plugins": (), "plugin_modules": (main,)}
+    assert load(select, environ={}, cwd=tmp_path).plugin("lanes").value == 8
+    config = load(select, environ={"QFRAME_LANES": "3"}, cwd=tmp_path)
+    assert (config.plugin_values["lanes"], config.plugin("lanes").value) == (3, 3)
+    assert config.replace(lanes=5).plugin_values["lanes"] == 5
 
 
 def test_config_plugin_refuses_a_namespace_nobody_declared(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ class QframeThreadsAdapter(QframeAdapter):
         return {
             **super().environment(),
             "QFRAME_PROCESS_MANAGER": "threads",
-            "QFRAME_THREADS_PER_PROCESS": str(THREADS),
+            "QFRAME_THREADS": str(THREADS),
         }
 
     def version(self) -> str:

@@ -1,9 +1,9 @@
 """The ``asyncio`` process manager: processes as ``prefork`` starts them, tasks on an event loop.
 
-Each worker process runs one event loop (uvloop when installed) and ``asyncio_concurrency``
+Each worker process runs one event loop (uvloop when installed) and ``concurrency``
 lanes. A lane holds its own connection to the pusher (the pusher sees each lane as a
 worker) and hands what an ``async def`` task returns to the loop, so up to
-``asyncio_concurrency`` coroutines run on it at once. A plain function runs in the lane's
+``concurrency`` coroutines run on it at once. A plain function runs in the lane's
 own thread, off the loop. On a timeout the pusher records the task as timed out and the
 coroutine is cancelled; a task that blocks the loop cannot be cancelled, and the process
 is replaced when it has not returned within ``grace`` seconds.
@@ -26,13 +26,13 @@ from qframe_asyncio.options import DEFAULT_CONCURRENCY
 
 
 class AsyncioManager(PreforkManager):
-    """``prefork`` for the processes; one event loop and ``asyncio_concurrency`` lanes in each worker."""
+    """``prefork`` for the processes; one event loop and ``concurrency`` lanes in each worker."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.concurrency = int(config.plugin_values.get("asyncio_concurrency", DEFAULT_CONCURRENCY))
+        self.concurrency = int(config.plugin_values.get("concurrency", DEFAULT_CONCURRENCY))
         if self.concurrency < 1:
-            raise ConfigError(f"option 'asyncio_concurrency' must be at least 1, got {self.concurrency}")
+            raise ConfigError(f"option 'concurrency' must be at least 1, got {self.concurrency}")
         self.lanes = ThreadLanes(self.concurrency, config.grace)
         self._loop: LoopThread | None = None
         self._running: dict[int, LoopCall] = {}

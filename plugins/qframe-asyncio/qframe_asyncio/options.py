@@ -10,11 +10,11 @@ DEFAULT_CONCURRENCY = 100
 
 @hookimpl
 def qframe_add_options() -> list[PluginOption]:
-    """``asyncio_concurrency`` (``QFRAME_ASYNCIO_CONCURRENCY``)."""
+    """``concurrency`` (``QFRAME_CONCURRENCY``)."""
     return [
         PluginOption(
-            "asyncio",
             "concurrency",
+            "",
             int,
             DEFAULT_CONCURRENCY,
             "Tasks each worker process runs at once on its event loop (process_manager=asyncio).",

@@ -1,4 +1,4 @@
-"""``asyncio_concurrency`` and the event loop: declared option, refused below 1, uvloop when installed."""
+"""``concurrency`` and the event loop: declared option, refused below 1, uvloop when installed."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from qframe_asyncio.loop import LoopThread, new_event_loop
 
 
 def test_concurrency_comes_from_the_environment() -> None:
-    config = load(environ={"QFRAME_PLUGINS": "asyncio", "QFRAME_ASYNCIO_CONCURRENCY": "7"})
-    assert config.plugin("asyncio").concurrency == 7
+    config = load(environ={"QFRAME_PLUGINS": "asyncio", "QFRAME_CONCURRENCY": "7"})
+    assert config.plugin("concurrency").value == 7
     assert AsyncioManager(config).concurrency == 7
 
 
@@ -28,8 +28,8 @@ def test_concurrency_defaults_to_100_even_without_the_hook_plugin() -> None:
 
 
 def test_concurrency_below_1_is_one_clear_error() -> None:
-    config = load(environ={"QFRAME_PLUGINS": "asyncio", "QFRAME_ASYNCIO_CONCURRENCY": "0"})
-    with pytest.raises(ConfigError, match=r"^option 'asyncio_concurrency' must be at least 1, got 0$"):
+    config = load(environ={"QFRAME_PLUGINS": "asyncio", "QFRAME_CONCURRENCY": "0"})
+    with pytest.raises(ConfigError, match=r"^option 'concurrency' must be at least 1, got 0$"):
         AsyncioManager(config)
 
 

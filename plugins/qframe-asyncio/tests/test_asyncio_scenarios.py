@@ -14,7 +14,7 @@ from qframe.testing.manager_scenarios import ProcessManagerScenarios
 ASYNCIO = {
     "QFRAME_PROCESS_MANAGER": "asyncio",
     "QFRAME_PLUGINS": "asyncio",
-    "QFRAME_ASYNCIO_CONCURRENCY": "10",
+    "QFRAME_CONCURRENCY": "10",
 }
 
 
@@ -62,7 +62,7 @@ def test_two_processes_of_100_finish_1000_half_second_naps_under_10_s(tmp_path: 
     env = {
         "QFRAME_BROKER_URL": f"sqlite:///{tmp_path}/qframe.db",
         **ASYNCIO,
-        "QFRAME_ASYNCIO_CONCURRENCY": "100",
+        "QFRAME_CONCURRENCY": "100",
         "QFRAME_WORKERS": "2",
         "QFRAME_PREFETCH": "200",
     }

@@ -1,4 +1,4 @@
-"""The ``threads`` process manager: each worker process runs ``threads_per_process`` tasks at once."""
+"""The ``threads`` process manager: each worker process runs ``threads`` tasks at once."""
 
 from qframe_threads.manager import ThreadsManager
 

@@ -1,6 +1,6 @@
 """The ``threads`` process manager: processes as ``prefork`` starts them, tasks in threads.
 
-Each worker process runs ``threads_per_process`` lanes, each a thread with its own
+Each worker process runs ``threads`` lanes, each a thread with its own
 connection to the pusher (the pusher sees every thread as a worker). A thread cannot be
 killed: on a timeout the pusher records the task as timed out and the thread is
 abandoned (:class:`qframe.threadlanes.ThreadLanes`); a new thread takes its place, and
@@ -25,13 +25,13 @@ from qframe_threads.options import DEFAULT_THREADS
 
 
 class ThreadsManager(PreforkManager):
-    """``prefork`` for the processes; ``threads_per_process`` threads run tasks in each worker."""
+    """``prefork`` for the processes; ``threads`` threads run tasks in each worker."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.threads = int(config.plugin_values.get("threads_per_process", DEFAULT_THREADS))
+        self.threads = int(config.plugin_values.get("threads", DEFAULT_THREADS))
         if self.threads < 1:
-            raise ConfigError(f"option 'threads_per_process' must be at least 1, got {self.threads}")
+            raise ConfigError(f"option 'threads' must be at least 1, got {self.threads}")
         self.lanes = ThreadLanes(self.threads, config.grace)
         self._coroutines: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
         self._lock = threading.Lock()

@@ -10,11 +10,11 @@ DEFAULT_THREADS = 8
 
 @hookimpl
 def qframe_add_options() -> list[PluginOption]:
-    """``threads_per_process`` (``QFRAME_THREADS_PER_PROCESS``)."""
+    """``threads`` (``QFRAME_THREADS``)."""
     return [
         PluginOption(
             "threads",
-            "per_process",
+            "",
             int,
             DEFAULT_THREADS,
             "Tasks each worker process runs at once, one per thread (process_manager=threads).",

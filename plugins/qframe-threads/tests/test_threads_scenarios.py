@@ -13,7 +13,7 @@ from qframe.testing.manager_scenarios import GRACE, ProcessManagerScenarios
 THREADS = {
     "QFRAME_PROCESS_MANAGER": "threads",
     "QFRAME_PLUGINS": "threads",
-    "QFRAME_THREADS_PER_PROCESS": "4",
+    "QFRAME_THREADS": "4",
 }
 
 
