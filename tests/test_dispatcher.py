@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -330,40 +329,6 @@ def test_the_mailbox_drops_unstarted_work_when_the_pusher_is_gone() -> None:
     wait_for(lambda: mailbox.closed, 5)
     with pytest.raises(EOFError):
         mailbox.next()
-
-
-class RecordingChannel:
-    """A channel end that records which thread received each message."""
-
-    def __init__(self, end: Any) -> None:
-        self.end = end
-        self.receivers: list[str] = []
-
-    def recv(self) -> Any:
-        message = self.end.recv()
-        self.receivers.append(threading.current_thread().name)
-        return message
-
-    def send(self, obj: Any) -> None:
-        self.end.send(obj)
-
-    def fileno(self) -> int:
-        return int(self.end.fileno())
-
-
-def test_an_idle_worker_receives_its_deliveries_on_its_own_thread() -> None:
-    pusher, theirs = Pipe()
-    channel = RecordingChannel(theirs)
-    mailbox = Mailbox(channel)  # type: ignore[arg-type]
-    pusher.send(("tasks", [("ack-0", 1, b"payload", "m0")]))
-    assert mailbox.next() == ("ack-0", 1, b"payload", "m0")
-    pusher.send(("take", ["ack-9"]))  # arrives while ack-0 runs
-    assert pusher.poll(5) and pusher.recv() == ("given", [])
-    pusher.send(("stop",))
-    assert mailbox.next() is None
-    main = threading.current_thread().name
-    assert channel.receivers[0] == main  # idle: no hand-over between threads
-    assert channel.receivers[1] == "mailbox"  # busy: the thread answers the take
 
 
 def test_kept_unsaved_outcomes_keep_their_leases_until_saved(rig: Rig) -> None:

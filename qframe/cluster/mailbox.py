@@ -1,28 +1,22 @@
-"""A worker's end of its channel to the pusher: read by the worker while idle, by a thread while a task runs.
+"""A worker's end of its channel to the pusher, read by a thread of its own while tasks run.
 
 The pusher sends ``("tasks", work)`` (deliveries to run in order), ``("take", ack_ids)``
-(give back those you have not started) and ``("stop",)``. A take is answered at once,
-even while a long task runs, with ``("given", ack_ids)``: exactly the deliveries removed
-before the worker started them, so a delivery the pusher moves to another worker never
-runs here. The worker's main thread takes deliveries one at a time with
-:meth:`Mailbox.next` and sends ``hello``, ``done`` and ``bye`` through :meth:`Mailbox.send`.
+(give back those you have not started) and ``("stop",)``. The reading thread answers a
+take at once, even while a long task runs, with ``("given", ack_ids)``: exactly the
+deliveries it removed before the worker started them, so a delivery the pusher moves to
+another worker never runs here. The worker's main thread takes deliveries one at a time
+with :meth:`Mailbox.next` and sends ``hello``, ``done`` and ``bye`` through
+:meth:`Mailbox.send`.
 
 Under a process manager whose lanes cannot be killed (threads, an event loop), the pusher
 sends ``("timeout", ack_id)`` instead of killing the process: if that delivery still runs,
 the mailbox closes the channel (the pusher then records the timeout) and calls
 ``on_timeout``; the lane drops the task's outcome when it returns.
-
-Whoever holds :attr:`Mailbox.reading` is the one blocked in ``recv``. An idle worker
-reads its channel itself, so a delivery to an idle worker costs no hand-over between
-threads; the reading thread takes over only while a task runs (:attr:`Mailbox.busy`).
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
-import select
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +28,7 @@ Work = tuple[str, int, bytes, str]
 
 
 class Mailbox:
-    """The deliveries the pusher handed this worker that it has not started."""
+    """The deliveries the pusher handed this worker that it has not started, kept up to date by a thread."""
 
     def __init__(self, channel: Channel, on_timeout: Callable[[], None] = lambda: None) -> None:
         self.channel = channel
@@ -49,14 +43,8 @@ class Mailbox:
         self.running: str | None = None
         #: The pusher timed out the running delivery: the lane let go of it.
         self.timed_out = False
-        #: Held by the thread that is receiving from the channel.
-        self.reading = threading.Lock()
-        #: Set while the worker runs a delivery: the reading thread receives meanwhile.
-        self.busy = threading.Event()
         self._sending = threading.Lock()
-        #: Written to by :meth:`retire`, so a worker waiting on its channel while idle wakes up.
-        self._wake_r, self._wake_w = socket.socketpair()
-        threading.Thread(target=self._read_while_busy, name="mailbox", daemon=True).start()
+        threading.Thread(target=self._read, name="mailbox", daemon=True).start()
 
     def next(self) -> Work | None:
         """The next delivery to run (started from now on), or None after ``stop``.
@@ -65,26 +53,16 @@ class Mailbox:
         start is dropped (the pusher that replaces it does not know those deliveries; their
         leases bring them back).
         """
-        self.busy.clear()
-        while True:
-            with self.changed:
-                if self.closed:
-                    raise EOFError("the pusher closed the connection")
-                if self.retired:
-                    return None
-                if self.queued:
-                    work = self.queued.popleft()
-                    self.running = work[0]
-                    self.busy.set()
-                    return work
-                if self.stopped:
-                    return None
-                if self.reading.locked():  # the thread is receiving: wait for what it gets
-                    self.changed.wait()
-                    continue
-            with self.reading:
-                if not self.queued and not self.retired and self._readable():
-                    self._receive()
+        with self.changed:
+            while not self.queued and not self.stopped and not self.closed and not self.retired:
+                self.changed.wait()
+            if self.closed:
+                raise EOFError("the pusher closed the connection")
+            if self.retired or not self.queued:
+                return None
+            work = self.queued.popleft()
+            self.running = work[0]
+            return work
 
     def finished(self) -> bool:
         """Claim the outcome of the delivery started last; False when it was timed out first."""
@@ -96,49 +74,29 @@ class Mailbox:
         """Hand out nothing more: a pending or later :meth:`next` returns None."""
         with self.changed:
             self.retired = True
-            self.changed.notify_all()
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"!")
+            self.changed.notify()
 
     def send(self, message: tuple[Any, ...]) -> None:
         """Send to the pusher (from either thread); OSError when it is gone."""
         with self._sending:
             self.channel.send(message)
 
-    def _read_while_busy(self) -> None:
-        while not self.closed and not self.stopped:
-            self.busy.wait()
-            with self.reading:
-                if self.busy.is_set():
-                    self._receive()
-            with self.changed:
-                self.changed.notify_all()  # the worker may be waiting for the channel itself
-
-    def _readable(self) -> bool:
-        """Wait until the channel has a message (True) or :meth:`retire` woke this worker (False)."""
-        channel = self.channel.fileno()
-        readable, _, _ = select.select([channel, self._wake_r.fileno()], [], [])
-        return channel in readable
-
-    def _receive(self) -> None:
-        """Receive and apply one message (the caller holds :attr:`reading`)."""
+    def _read(self) -> None:
         try:
-            message = self.channel.recv()
+            while self._handle(self.channel.recv()):
+                pass
         except (EOFError, OSError):
             with self.changed:
                 self.closed = True
                 self.queued.clear()
-                self.changed.notify_all()
-            return
-        self._handle(message)
+                self.changed.notify()
 
-    def _handle(self, message: tuple[Any, ...]) -> None:
-        """Apply one message from the pusher."""
+    def _handle(self, message: tuple[Any, ...]) -> bool:
+        """Apply one message from the pusher; False after ``stop`` or a timeout taken."""
         kind: str = message[0]
         given: list[str] = []
         if kind == "timeout":
-            self._time_out(message[1])
-            return
+            return not self._time_out(message[1])
         with self.changed:
             if kind == "tasks":
                 self.queued.extend(message[1])
@@ -148,20 +106,21 @@ class Mailbox:
                 self.queued = collections.deque(work for work in self.queued if work[0] not in wanted)
             elif kind == "stop":
                 self.stopped = True
-            self.changed.notify_all()
+            self.changed.notify()
         if kind == "take":
-            with contextlib.suppress(OSError):  # the pusher is gone; the next receive says so
-                self.send(("given", given))
+            self.send(("given", given))
+        return kind != "stop"
 
-    def _time_out(self, ack_id: str) -> None:
+    def _time_out(self, ack_id: str) -> bool:
         """Let go of delivery ``ack_id`` if it still runs: close the channel, call ``on_timeout``."""
         with self.changed:
             if self.running != ack_id or self.timed_out:
-                return  # it finished first: its "done" is on the way
+                return False  # it finished first: its "done" is on the way
             self.timed_out = True
             self.closed = True
             self.queued.clear()
-            self.changed.notify_all()
+            self.changed.notify()
         with self._sending:
             self.channel.close()
         self.on_timeout()
+        return True
