@@ -1,4 +1,4 @@
-"""What a cluster process does not use is not imported: rich (drawing) and psutil (the sentinel's meter).
+"""What a cluster process does not use is not imported: rich, psutil, asyncio (on the SQLite default).
 
 Every process of a ``fork`` cluster inherits the main process's modules, so a module the
 main process imports costs its memory once per process. Checked in a fresh interpreter.
@@ -36,6 +36,15 @@ def test_cluster_command_line_does_not_import_psutil() -> None:
     loaded = modules_after("import qframe.cli, qframe.commands.cluster")
     assert "qframe.cluster.footprint" in loaded
     assert "psutil" not in loaded
+
+
+def test_cluster_on_the_sqlite_default_does_not_import_asyncio() -> None:
+    loaded = modules_after(
+        "import qframe.cli, qframe.commands.cluster, qframe.builtin.sqlite, qframe.builtin.prefork\n"
+        "import qframe.cluster.cluster, qframe.cluster.worker, qframe.cluster.sentinel"
+    )
+    assert "qframe.processes" in loaded
+    assert "asyncio" not in loaded
 
 
 def test_footprint_meter_imports_psutil_when_it_measures() -> None:
