@@ -113,9 +113,11 @@ def start_with_shared_heap(process: multiprocessing.process.BaseProcess) -> None
     A forked child shares the parent's pages until it writes to them, and a full garbage
     collection writes to every tracked object it visits. Frozen, the inherited objects are
     never visited by the child's collector, so their pages stay shared (lower PSS and USS).
-    The parent unfreezes at once and collects its own garbage as before.
+    The parent unfreezes at once and collects its own garbage as before. A heap frozen
+    already is left as it is: the sentinel, which forks the pusher, the monitor and the
+    workers, inherited the main process's frozen heap, and an application may freeze its own.
     """
-    if gc.get_freeze_count():  # the application froze objects itself: leave its choice alone
+    if gc.get_freeze_count():  # frozen already (the sentinel inherits the main's freeze, or the app froze)
         process.start()
         return
     gc.freeze()
