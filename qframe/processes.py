@@ -10,12 +10,14 @@ policy. ``qframe.testing.ProcessManagerContract`` checks a manager against all o
 from __future__ import annotations
 
 import abc
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qframe.config import Config
+
+if TYPE_CHECKING:  # asyncio loads in the worker that first runs an async def task, not in every process
+    import asyncio
 
 
 class Channel(Protocol):
@@ -181,6 +183,8 @@ class ProcessManager(abc.ABC):
         The default keeps one event loop per lane thread across tasks (so loop-bound
         clients cached by a task module keep working), via :class:`asyncio.Runner`.
         """
+        import asyncio
+
         runner: asyncio.Runner | None = getattr(_thread_loops, "runner", None)
         if runner is None:
             runner = _thread_loops.runner = asyncio.Runner()

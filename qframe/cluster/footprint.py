@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 
 @dataclass
@@ -32,6 +34,8 @@ class FootprintMeter:
 
     def measure(self, pids: Iterable[int]) -> Footprint:
         """Measure now; a process that exited (or cannot be read) is left out."""
+        import psutil  # here, not at the top: only the sentinel measures, the other processes skip it
+
         memory = psutil.virtual_memory()
         self.lowest = memory.available if self.lowest is None else min(self.lowest, memory.available)
         wanted = {pid for pid in pids if pid}

@@ -10,9 +10,11 @@ import termios
 import time
 import tty
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console, RenderableType
-from rich.live import Live
+if TYPE_CHECKING:  # rich loads only when something is drawn: cluster processes never need it
+    from rich.console import RenderableType
+
 
 #: Seconds between two frames.
 REFRESH = 1.0
@@ -21,6 +23,9 @@ QUIT_KEYS = frozenset("qQ")
 
 def run_live(frame: Callable[[], RenderableType], refresh: float = REFRESH) -> None:
     """Show ``frame()`` full screen, a new one every ``refresh`` seconds, until ``q`` or Ctrl-C."""
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console()
     with (
         contextlib.suppress(KeyboardInterrupt),
@@ -62,6 +67,8 @@ def _wait_without_keys(timeout: float) -> set[str]:
 
 def print_once(renderable: RenderableType) -> None:
     """Print one frame; into a pipe or a file, as wide as the frame needs, so no row wraps."""
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal:
         unbounded = console.options.update_width(10_000)

@@ -9,11 +9,9 @@ pusher, monitor and workers.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from qframe.cluster.stat import Stat
 from qframe.commands.common import command_config, fail_cleanly
@@ -21,6 +19,10 @@ from qframe.commands.live import print_once, run_live
 from qframe.commands.snapshot import Snapshots
 from qframe.commands.view import mib
 from qframe.errors import QFrameError
+
+if TYPE_CHECKING:  # rich loads only when something is drawn: cluster processes never need it
+    from rich.console import RenderableType
+    from rich.text import Text
 
 #: Sizes are in MiB; ``workers`` is the sum of the workers' RSS.
 COLUMNS = (
@@ -58,6 +60,9 @@ def memory(ctx: click.Context, per_worker: bool, run_once: bool) -> None:
 
 def live_frame(snapshots: Snapshots, per_worker: bool) -> RenderableType:
     """A frame; an unreachable store shows as a line, and the next frame tries again."""
+    from rich.console import Group
+    from rich.text import Text
+
     try:
         frame = memory_frame(snapshots.clusters(), per_worker)
     except QFrameError as exc:
@@ -68,6 +73,9 @@ def live_frame(snapshots: Snapshots, per_worker: bool) -> RenderableType:
 
 def memory_frame(clusters: list[Stat], per_worker: bool) -> RenderableType:
     """The table of clusters and, with ``per_worker``, the table of workers."""
+    from rich.console import Group
+    from rich.table import Table
+
     title = f"qframe memory (MiB): {len(clusters)} cluster(s) at {time.strftime('%H:%M:%S')}"
     table = Table(title=title, title_justify="left")
     for column in COLUMNS:
@@ -94,6 +102,8 @@ def rss(stat: Stat, pid: int) -> str:
 
 def cluster_row(stat: Stat) -> list[str | Text]:
     """One cluster's cells, in the order of :data:`COLUMNS`."""
+    from rich.text import Text
+
     if not stat.memory_total:  # a cluster of a version that does not measure memory
         return [stat.host, stat.label, stat.name, *("-" for _ in COLUMNS[3:])]
     share = 100 * stat.memory_available / stat.memory_total

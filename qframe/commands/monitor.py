@@ -9,11 +9,9 @@ configured queue's broker and counts.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from qframe.cluster.stat import Stat
 from qframe.commands.common import command_config, fail_cleanly
@@ -21,6 +19,10 @@ from qframe.commands.live import print_once, run_live
 from qframe.commands.snapshot import QueueCounts, Snapshots
 from qframe.commands.view import duration, state
 from qframe.errors import QFrameError
+
+if TYPE_CHECKING:  # rich loads only when something is drawn: cluster processes never need it
+    from rich.console import RenderableType
+    from rich.text import Text
 
 COLUMNS = (
     "host",
@@ -54,6 +56,9 @@ def monitor(ctx: click.Context, run_once: bool) -> None:
 
 def live_frame(snapshots: Snapshots) -> RenderableType:
     """A frame; an unreachable broker or store shows in the footer, and the next frame tries again."""
+    from rich.console import Group
+    from rich.text import Text
+
     try:
         return monitor_frame(snapshots.clusters(), snapshots.counts(), live=True)
     except QFrameError as exc:
@@ -63,6 +68,10 @@ def live_frame(snapshots: Snapshots) -> RenderableType:
 
 def monitor_frame(clusters: list[Stat], counts: QueueCounts, live: bool) -> RenderableType:
     """The table of clusters and the footer."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     title = f"qframe monitor: {len(clusters)} cluster(s) at {time.strftime('%H:%M:%S')}"
     table = Table(title=title, title_justify="left", expand=False)
     for column in COLUMNS:
@@ -88,6 +97,8 @@ def monitor_frame(clusters: list[Stat], counts: QueueCounts, live: bool) -> Rend
 
 def cluster_row(stat: Stat) -> list[str | Text]:
     """One cluster's cells, in the order of :data:`COLUMNS`."""
+    from rich.text import Text
+
     alive = len(stat.workers)
     wanted = stat.configured_workers or alive
     pool = Text(f"{alive}/{wanted}", style="bold red" if alive < wanted else "")

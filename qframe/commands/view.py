@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich loads only when something is drawn: cluster processes never need it
+    from rich.text import Text
 
 STATE_STYLES = {
     "Starting": "yellow",
@@ -15,6 +18,8 @@ STATE_STYLES = {
 
 def state(status: str) -> Text:
     """A cluster's state, coloured (an unknown state in the default colour)."""
+    from rich.text import Text
+
     return Text(status, style=STATE_STYLES.get(status, ""))
 
 

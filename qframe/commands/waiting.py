@@ -6,7 +6,6 @@ import json
 import sys
 
 import click
-from rich.console import Console
 
 from qframe.client import Client
 
@@ -17,6 +16,8 @@ def wait_and_print(client: Client, task_id: str, wait: float) -> None:
     The spinner goes to stderr (only on a terminal), so stdout stays the task id and
     the record. Without a result in time it says so and exits with code 1.
     """
+    from rich.console import Console
+
     with Console(stderr=True).status(f"waiting for task {task_id}", spinner="dots"):
         record = client.fetch(task_id, wait=wait)
     if record is None:
