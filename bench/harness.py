@@ -70,7 +70,7 @@ BROKER_SYSTEMS: dict[str, tuple[str, ...]] = {
 ALL_MODES = ("compare", "sqlite", "io", "sqs", "mongo", "orm")
 #: Tasks per throughput run when ``--tasks`` is not given: the slow servers get fewer.
 MODE_TASKS = {
-    "compare": 5000, "scale": 5000, "sqlite": 5000, "io": 500, "sqs": 1000, "mongo": 500, "orm": 5000,
+    "compare": 5000, "scale": 5000, "sqlite": 5000, "io": 500, "sqs": 300, "mongo": 500, "orm": 2000,
 }  # fmt: skip
 #: Backend of each mode's runs.
 MODE_BACKEND = {"compare": "redis", "scale": "redis", "io": "redis", "sqlite": "sqlite"} | {
