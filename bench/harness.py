@@ -57,7 +57,7 @@ from common import (  # noqa: E402
 )
 from common import flush_db as _flush_db  # noqa: E402
 from runner import MARKER  # noqa: E402
-from servers import moto_server, postgres_server, secantus_server  # noqa: E402
+from servers import ServerUnavailable, moto_server, postgres_server, secantus_server  # noqa: E402
 
 DEFAULT_SYSTEMS = "qframe,huey,celery,djangoq,rq"
 SQLITE_SYSTEMS = ("qframe", "huey")
@@ -571,9 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for mode in modes:
         try:
             table, runs, mode_ok = run_mode(args, mode)
-        except SystemExit as exc:  # a server that cannot start fails its mode, not the others
+        except ServerUnavailable as exc:  # a server that cannot start fails its mode, not the others
             if len(modes) == 1:
-                raise
+                raise SystemExit(f"mode {mode} not measured: {exc}") from None
             print(f"mode {mode} not measured: {exc}", file=sys.stderr, flush=True)
             table = Table(f"{MODE_WHAT.get(mode, mode)}: not measured", ["system"])
             table.notes.append(f"not measured: {exc}")

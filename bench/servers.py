@@ -27,6 +27,10 @@ from common import free_port, kill_group, start_group, tail
 START_TIMEOUT = 60.0
 
 
+class ServerUnavailable(RuntimeError):
+    """A broker mode's server is not installed or did not start; the message says which and why."""
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -57,9 +61,11 @@ def _server(
         deadline = time.monotonic() + START_TIMEOUT
         while not ready():
             if proc.poll() is not None:
-                raise SystemExit(f"{label} exited at start with {proc.returncode}:\n{tail(log_path)}")
+                why = f"exited at start with {proc.returncode}"
+                raise ServerUnavailable(f"{label} {why}:\n{tail(log_path)}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"{label} did not answer within {START_TIMEOUT:g} s:\n{tail(log_path)}")
+                why = f"did not answer within {START_TIMEOUT:g} s"
+                raise ServerUnavailable(f"{label} {why}:\n{tail(log_path)}")
             time.sleep(0.05)
         yield
     finally:
@@ -75,7 +81,7 @@ def moto_server() -> Iterator[str]:
     try:
         import moto.server  # noqa: F401
     except ImportError:
-        raise SystemExit("moto[server] is not installed: pip install 'moto[server]'") from None
+        raise ServerUnavailable("moto[server] is not installed: pip install 'moto[server]'") from None
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="qframe-bench-moto-"))
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
@@ -89,7 +95,7 @@ def secantus_server() -> Iterator[str]:
     beside = Path(sys.executable).with_name("secantusd-py")
     binary = str(beside) if beside.is_file() else shutil.which("secantusd-py")
     if binary is None:
-        raise SystemExit("secantusd-py is not installed: pip install secantusdb")
+        raise ServerUnavailable("secantusd-py is not installed: pip install secantusdb")
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="qframe-bench-secantus-"))
     argv = [
@@ -118,17 +124,20 @@ def postgres_server() -> Iterator[str]:
     """
     binaries = postgres_bin()
     if binaries is None:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+        raise ServerUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
     user = "postgres" if os.geteuid() == 0 else None
     directory = Path(tempfile.mkdtemp(prefix="qframe-bench-pg-"))
     if user:
         entry = pwd.getpwnam(user)
         os.chown(directory, entry.pw_uid, entry.pw_gid)
     data = directory / "data"
-    subprocess.run(
+    made = subprocess.run(
         [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+        user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
     )  # fmt: skip
+    if made.returncode != 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise ServerUnavailable(f"initdb failed ({made.returncode}): {made.stderr.decode(errors='replace')}")
     port = free_port()
     argv = [
         str(binaries / "postgres"), "-D", str(data), "-p", str(port),
