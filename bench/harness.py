@@ -409,6 +409,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json", dest="json_path", default=None, help="also write every run's raw result here"
     )
+    parser.add_argument(
+        "--markdown", dest="markdown_path", default=None, help="also write every table as Markdown here"
+    )
     parser.add_argument("--plain", action="store_true", help="plain-text table even if rich is installed")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite files)")
     parser.add_argument(
@@ -592,6 +595,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"all modes: {time.monotonic() - started:.0f} s")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(raw, indent=1))
+    if args.markdown_path:
+        Path(args.markdown_path).write_text("\n".join(table.markdown() for table in tables))
     return 0 if ok else 1
 
 
