@@ -76,6 +76,13 @@ MODE_TASKS = {
 MODE_BACKEND = {"compare": "redis", "scale": "redis", "io": "redis", "sqlite": "sqlite"} | {
     b: b for b in BROKER_SYSTEMS
 }
+#: Where each broker mode's systems keep their results (a note under the table).
+MODE_RESULTS = {
+    "sqs": "results: qframe in its sqlite store, celery in its file-system backend, djangoq in the "
+    "Django ORM on SQLite",
+    "mongo": "results: qframe in its mongo store (same server), djangoq in the Django ORM on SQLite",
+    "orm": "results: both in the same PostgreSQL database as their queue",
+}
 #: Title of each mode's table: what the systems share.
 MODE_WHAT = {
     "compare": "Redis, same server",
@@ -541,6 +548,8 @@ def run_mode(args: argparse.Namespace, mode: str) -> tuple[Table, list[dict[str,
             args.reps,
         )
     table.notes.append(f"server: {servers.label}")
+    if mode in MODE_RESULTS:
+        table.notes.append(MODE_RESULTS[mode])
     table.notes.append("versions: " + "; ".join(f"{s} {v}" for s, v in versions.items()))
     if samples:
         table.notes.append(
