@@ -69,8 +69,8 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with the peers (not part of the default run)."""
+    """Benchmarks side by side with the peers (not part of the default run): every table by default."""
     session.install(
         "-e", ".", *(f"-e./plugins/{p}" for p in PLUGINS), "-r", "bench/requirements-peers.txt", "rich"
     )
-    session.run("python", "bench/harness.py", *session.posargs)
+    session.run("python", "bench/harness.py", *(session.posargs or ["--mode", "all"]))

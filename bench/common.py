@@ -331,3 +331,11 @@ class Table:
         rule = "  ".join("-" * w for w in widths)
         body = [self.title, line(self.columns), rule, *(line(r) for r in self.rows)]
         return "\n".join(body + self.notes)
+
+    def markdown(self) -> str:
+        """The table as Markdown: the title in bold, a pipe table, the notes as a list."""
+        head = "| " + " | ".join(self.columns) + " |"
+        rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.columns))) + "|"
+        body = ["| " + " | ".join(row) + " |" for row in self.rows]
+        notes = [f"- {note.strip()}" for note in self.notes]
+        return "\n".join([f"**{self.title}**", "", head, rule, *body, "", *notes]) + "\n"

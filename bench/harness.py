@@ -6,6 +6,10 @@ Examples::
     python bench/harness.py --mode scale --scale-workers 1,2,4
     python bench/harness.py --mode sqlite            # qframe's SQLite vs Huey's SqliteHuey
     python bench/harness.py --mode io                # 50 ms sleeps: qframe managers, peer threads
+    python bench/harness.py --mode sqs               # moto: qframe-sqs, Celery SQS, Django Q2 SQS
+    python bench/harness.py --mode mongo             # SecantusDB: qframe-mongo, Django Q2 mongo
+    python bench/harness.py --mode orm               # PostgreSQL: qframe-django orm, Django Q2 orm
+    python bench/harness.py --mode all               # every table above but scale, in one run
 
 Each (system, repetition) runs in its own ``runner.py`` subprocess, which starts the
 system's workers in their own process groups and always stops them. Repetitions go
@@ -36,7 +40,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from adapters import ADAPTERS, REDIS_DB  # noqa: E402
+from adapters import ADAPTERS, BROKER_ADAPTERS, REDIS_DB  # noqa: E402
 from adapters.base import RunSpec  # noqa: E402
 from common import (  # noqa: E402
     RedisAddress,
@@ -53,10 +57,41 @@ from common import (  # noqa: E402
 )
 from common import flush_db as _flush_db  # noqa: E402
 from runner import MARKER  # noqa: E402
+from servers import ServerUnavailable, moto_server, postgres_server, secantus_server  # noqa: E402
 
 DEFAULT_SYSTEMS = "qframe,huey,celery,djangoq,rq"
 SQLITE_SYSTEMS = ("qframe", "huey")
 IO_SYSTEMS = "qframe,qframe-threads,qframe-asyncio,celery-threads,dramatiq-threads"
+#: The broker modes: the systems with an adapter for that broker, in table order.
+BROKER_SYSTEMS: dict[str, tuple[str, ...]] = {
+    broker: tuple(s for s, b in BROKER_ADAPTERS if b == broker) for broker in ("sqs", "mongo", "orm")
+}
+#: What ``--mode all`` runs, in order (scale is a sweep of its own, not a peer table).
+ALL_MODES = ("compare", "sqlite", "io", "sqs", "mongo", "orm")
+#: Tasks per throughput run when ``--tasks`` is not given: the slow servers get fewer.
+MODE_TASKS = {
+    "compare": 5000, "scale": 5000, "sqlite": 5000, "io": 500, "sqs": 300, "mongo": 500, "orm": 2000,
+}  # fmt: skip
+#: Backend of each mode's runs.
+MODE_BACKEND = {"compare": "redis", "scale": "redis", "io": "redis", "sqlite": "sqlite"} | {
+    b: b for b in BROKER_SYSTEMS
+}
+#: Where each broker mode's systems keep their results (a note under the table).
+MODE_RESULTS = {
+    "sqs": "results: qframe in its sqlite store, celery in its file-system backend, djangoq in the "
+    "Django ORM on SQLite",
+    "mongo": "results: qframe in its mongo store (same server), djangoq in the Django ORM on SQLite",
+    "orm": "results: both in the same PostgreSQL database as their queue",
+}
+#: Title of each mode's table: what the systems share.
+MODE_WHAT = {
+    "compare": "Redis, same server",
+    "io": "Redis, same server",
+    "sqlite": "SQLite",
+    "sqs": "SQS on one local moto_server",
+    "mongo": "MongoDB wire on one SecantusDB",
+    "orm": "Django ORM on one PostgreSQL",
+}
 
 
 @dataclass(frozen=True)
@@ -179,6 +214,7 @@ def measure(
     redis: RedisAddress | None,
     workroot: Path,
     verbose: bool = False,
+    server_url: str | None = None,
 ) -> dict[tuple[Point, str], Outcome]:
     """Run every system at every point ``reps`` times, round-robin, and collect the results.
 
@@ -202,6 +238,7 @@ def measure(
                 if point.backend == "redis":
                     assert redis is not None
                     spec.redis_url = redis.url(REDIS_DB[system])
+                spec.server_url = server_url
                 spec.workdir = str(
                     workroot / f"{system}-{point.backend}-w{point.workers}-n{point.tasks}-r{rep}"
                 )
@@ -315,19 +352,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=("compare", "scale", "sqlite", "io"),
+        choices=("compare", "scale", "sqlite", "io", "sqs", "mongo", "orm", "all"),
         default="compare",
         help="compare (default): the full table on Redis; scale: throughput over "
         "worker and task counts; sqlite: qframe's SQLite vs Huey's SqliteHuey; io: an I/O-bound "
-        "task (50 ms sleep) under qframe's process managers and the peers' thread pools",
+        "task (50 ms sleep) under qframe's process managers and the peers' thread pools; "
+        "sqs / mongo / orm: each broker against the peers that support it, on a server started "
+        "here (moto_server, SecantusDB, PostgreSQL); all: " + ", ".join(ALL_MODES) + ", one table each",
     )
     parser.add_argument(
         "--systems",
         default=None,
         help=f"comma-separated, from {','.join(ADAPTERS)} "
-        f"(default {DEFAULT_SYSTEMS}; sqlite mode: qframe,huey; io mode: {IO_SYSTEMS})",
+        f"(default {DEFAULT_SYSTEMS}; sqlite mode: qframe,huey; io mode: {IO_SYSTEMS}; "
+        + "; ".join(f"{m} mode: {','.join(s)}" for m, s in BROKER_SYSTEMS.items())
+        + "; not with --mode all)",
     )
-    parser.add_argument("--tasks", type=int, default=5000, help="tasks per throughput run (default 5000)")
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=None,
+        help="tasks per throughput run (default per mode: "
+        + ", ".join(f"{m} {n:,}" for m, n in MODE_TASKS.items())
+        + ")",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions, round-robin (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per system (default 2)")
     parser.add_argument(
@@ -368,50 +416,93 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--json", dest="json_path", default=None, help="also write every run's raw result here"
     )
+    parser.add_argument(
+        "--markdown", dest="markdown_path", default=None, help="also write every table as Markdown here"
+    )
     parser.add_argument("--plain", action="store_true", help="plain-text table even if rich is installed")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, SQLite files)")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print tracebacks and log tails of failures"
     )
     args = parser.parse_args(argv)
-    default = {"sqlite": ",".join(SQLITE_SYSTEMS), "io": IO_SYSTEMS}.get(args.mode, DEFAULT_SYSTEMS)
-    args.systems = [s.strip() for s in (args.systems or default).split(",") if s.strip()]
+    if args.mode == "all" and args.systems:
+        parser.error("--systems picks the systems of one mode; --mode all runs each mode's default")
+    args.systems = [s.strip() for s in (args.systems or "").split(",") if s.strip()]
     unknown = [s for s in args.systems if s not in ADAPTERS]
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(ADAPTERS)}")
-    if args.mode == "sqlite":
-        bad = [s for s in args.systems if s not in SQLITE_SYSTEMS]
-        if bad:
-            parser.error(f"sqlite mode runs only {', '.join(SQLITE_SYSTEMS)}, not {', '.join(bad)}")
-    if args.tasks < 1 or args.reps < 1 or args.workers < 1:
+    allowed = {"sqlite": SQLITE_SYSTEMS, **BROKER_SYSTEMS}.get(args.mode)
+    bad = [s for s in args.systems if allowed is not None and s not in allowed]
+    if bad:
+        parser.error(f"{args.mode} mode runs only {', '.join(allowed or ())}, not {', '.join(bad)}")
+    if (args.tasks is not None and args.tasks < 1) or args.reps < 1 or args.workers < 1:
         parser.error("--tasks, --reps and --workers must be at least 1")
     return args
 
 
+def mode_systems(args: argparse.Namespace, mode: str) -> list[str]:
+    """The systems ``mode`` measures: ``--systems``, else the mode's default set."""
+    if args.systems:
+        return list(args.systems)
+    if mode in BROKER_SYSTEMS:
+        return list(BROKER_SYSTEMS[mode])
+    default = {"sqlite": ",".join(SQLITE_SYSTEMS), "io": IO_SYSTEMS}.get(mode, DEFAULT_SYSTEMS)
+    return default.split(",")
+
+
+@dataclass
+class Servers:
+    """The server(s) one mode's runs share, and a line that says which."""
+
+    redis: RedisAddress | None = None
+    url: str | None = None
+    label: str = "no server"
+
+
 @contextlib.contextmanager
-def _redis_for(args: argparse.Namespace) -> Iterator[RedisAddress | None]:
-    if args.mode == "sqlite":
-        yield None
-    elif args.redis_url:
-        yield RedisAddress.parse(args.redis_url)
-    else:
+def servers_for(args: argparse.Namespace, mode: str) -> Iterator[Servers]:
+    """Start what ``mode`` needs (Redis, moto_server, SecantusDB or PostgreSQL) for the block."""
+    backend = MODE_BACKEND[mode]
+    if backend == "sqlite":
+        yield Servers()
+    elif backend == "redis" and args.redis_url:
+        address = RedisAddress.parse(args.redis_url)
+        yield Servers(redis=address, label=f"redis-server {redis_version(address)} at {address.port}")
+    elif backend == "redis":
         with redis_server() as address:
-            yield address
+            yield Servers(redis=address, label=f"redis-server {redis_version(address)} at {address.port}")
+    else:
+        starter = {"sqs": moto_server, "mongo": secantus_server, "orm": postgres_server}[backend]
+        with starter() as url:
+            yield Servers(url=url, label=f"{_server_name(backend)} at {url}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark the command line asks for; 0 when every run succeeded."""
-    args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so every ``finally`` (workers, redis-server) runs.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    backend = "sqlite" if args.mode == "sqlite" else "redis"
-    os.environ["BENCH_NAP"] = str(args.io_sleep)  # the io tasks read it in every worker
-    if args.mode == "scale":
-        tasks = _ints(args.scale_tasks) if args.scale_tasks else [args.tasks]
+def _server_name(backend: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = {"sqs": "moto", "mongo": "secantusdb", "orm": None}[backend]
+    if package is None:
+        from servers import postgres_bin
+
+        binaries = postgres_bin()
+        return f"PostgreSQL {binaries.parent.name if binaries else '?'}"
+    try:
+        return f"{'moto_server' if backend == 'sqs' else 'SecantusDB'} {version(package)}"
+    except PackageNotFoundError:
+        return package
+
+
+def run_mode(args: argparse.Namespace, mode: str) -> tuple[Table, list[dict[str, Any]], bool]:
+    """Measure one mode's systems; return its table, every run's raw result and whether all succeeded."""
+    systems = mode_systems(args, mode)
+    backend = MODE_BACKEND[mode]
+    tasks_per_run = args.tasks or MODE_TASKS[mode]
+    if mode == "scale":
+        tasks = _ints(args.scale_tasks) if args.scale_tasks else [tasks_per_run]
         points = [Point(backend, w, n) for w in _ints(args.scale_workers) for n in tasks]
         samples = 0
     else:
-        points = [Point(backend, args.workers, args.tasks)]
+        points = [Point(backend, args.workers, tasks_per_run)]
         samples = args.latency_samples
     base = RunSpec(
         system="",
@@ -420,23 +511,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         options={
             "huey_notify_result": args.huey_notify_result,
             "huey_sqlite_poll": args.huey_sqlite_poll,
-            "task": "nap" if args.mode == "io" else "inc",
+            "task": "nap" if mode == "io" else "inc",
         },
     )
-    workroot = Path(tempfile.mkdtemp(prefix="qframe-bench-"))
+    workroot = Path(tempfile.mkdtemp(prefix=f"qframe-bench-{mode}-"))
     started = time.monotonic()
     keep = args.keep
     try:
-        with _redis_for(args) as redis:
-            server = (
-                f"redis-server {redis_version(redis)} at {redis.host}:{redis.port}" if redis else "no server"
-            )
+        with servers_for(args, mode) as servers:
             print(
-                f"qframe bench: mode={args.mode} systems={','.join(args.systems)} reps={args.reps} "
-                f"({server}; Python {platform.python_version()}; {os.cpu_count()} CPUs)",
+                f"qframe bench: mode={mode} systems={','.join(systems)} reps={args.reps} "
+                f"({servers.label}; Python {platform.python_version()}; {os.cpu_count()} CPUs)",
                 flush=True,
             )
-            outcomes = measure(args.systems, points, args.reps, base, redis, workroot, args.verbose)
+            outcomes = measure(
+                systems, points, args.reps, base, servers.redis, workroot, args.verbose, servers.url
+            )
         errors = _errors(outcomes)
         keep = keep or bool(errors)  # the failed runs' logs are worth a look
     finally:
@@ -444,20 +534,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(workroot, ignore_errors=True)
     elapsed = time.monotonic() - started
     versions = _versions(outcomes)
-    if args.mode == "scale":
-        table = scale_table(args.systems, points, outcomes)
+    if mode == "scale":
+        table = scale_table(systems, points, outcomes)
     else:
-        what = "Redis, same server" if backend == "redis" else "SQLite"
         nap = f"nap(x): sleep {args.io_sleep * 1000:g} ms, x + 1 (qframe = prefork)"
-        task = nap if args.mode == "io" else "inc(x) -> x + 1"
+        task = nap if mode == "io" else "inc(x) -> x + 1"
         table = compare_table(
-            f"{what}: {task}, {args.tasks:,} tasks, {args.workers} workers, "
+            f"{MODE_WHAT[mode]}: {task}, {tasks_per_run:,} tasks, {args.workers} workers, "
             f"median of {args.reps} reps (ratio = qframe / system)",
-            args.systems,
+            systems,
             points[0],
             outcomes,
             args.reps,
         )
+    table.notes.append(f"server: {servers.label}")
+    if mode in MODE_RESULTS:
+        table.notes.append(MODE_RESULTS[mode])
     table.notes.append("versions: " + "; ".join(f"{s} {v}" for s, v in versions.items()))
     if samples:
         table.notes.append(
@@ -471,12 +563,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.notes.append("failed runs:")
         table.notes.extend(errors)
     table.notes.append(f"total time {elapsed:.0f} s" + (f"; work dir kept: {workroot}" if keep else ""))
+    raw = [
+        {**run, "mode": mode, "rep": i} for outcome in outcomes.values() for i, run in enumerate(outcome.runs)
+    ]
+    return table, raw, not errors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark the command line asks for; 0 when every run succeeded."""
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every ``finally`` (workers, servers) runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    os.environ["BENCH_NAP"] = str(args.io_sleep)  # the io tasks read it in every worker
+    modes = ALL_MODES if args.mode == "all" else (args.mode,)
+    tables: list[Table] = []
+    raw: list[dict[str, Any]] = []
+    ok = True
+    started = time.monotonic()
+    for mode in modes:
+        try:
+            table, runs, mode_ok = run_mode(args, mode)
+        except ServerUnavailable as exc:  # a server that cannot start fails its mode, not the others
+            if len(modes) == 1:
+                raise SystemExit(f"mode {mode} not measured: {exc}") from None
+            print(f"mode {mode} not measured: {exc}", file=sys.stderr, flush=True)
+            table = Table(f"{MODE_WHAT.get(mode, mode)}: not measured", ["system"])
+            table.notes.append(f"not measured: {exc}")
+            runs, mode_ok = [], False
+        tables.append(table)
+        raw.extend(runs)
+        ok = ok and mode_ok
+        if len(modes) > 1:  # each table as soon as its mode is done, all of them again at the end
+            print()
+            table.print(force_plain=args.plain)
     print()
-    table.print(force_plain=args.plain)
+    for table in tables:
+        table.print(force_plain=args.plain)
+        print()
+    if len(modes) > 1:
+        print(f"all modes: {time.monotonic() - started:.0f} s")
     if args.json_path:
-        raw = [{**run, "rep": i} for outcome in outcomes.values() for i, run in enumerate(outcome.runs)]
         Path(args.json_path).write_text(json.dumps(raw, indent=1))
-    return 1 if errors else 0
+    if args.markdown_path:
+        Path(args.markdown_path).write_text("\n".join(table.markdown() for table in tables))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,18 @@ ADAPTERS: dict[str, str] = {
     "dramatiq-threads": "adapters.dramatiq:DramatiqThreadsAdapter",
 }
 
+#: (system, broker) -> ``module:Class`` where a system's adapter differs by broker; the
+#: broker modes' tables keep the system names (qframe, celery, djangoq) of the Redis table.
+BROKER_ADAPTERS: dict[tuple[str, str], str] = {
+    ("qframe", "sqs"): "adapters.sqs:QframeSqsAdapter",
+    ("celery", "sqs"): "adapters.sqs:CelerySqsAdapter",
+    ("djangoq", "sqs"): "adapters.sqs:DjangoQSqsAdapter",
+    ("qframe", "mongo"): "adapters.mongo:QframeMongoAdapter",
+    ("djangoq", "mongo"): "adapters.mongo:DjangoQMongoAdapter",
+    ("qframe", "orm"): "adapters.orm:QframeOrmAdapter",
+    ("djangoq", "orm"): "adapters.orm:DjangoQOrmAdapter",
+}
+
 #: Redis database number of each system, so a crashed run never leaks into another's.
 REDIS_DB: dict[str, int] = {
     "qframe": 1,
@@ -36,9 +48,9 @@ REDIS_DB: dict[str, int] = {
 
 
 def load(spec: RunSpec) -> Adapter:
-    """Import and build the adapter for ``spec.system``."""
+    """Import and build the adapter for ``spec.system`` on ``spec.backend``."""
     try:
-        target = ADAPTERS[spec.system]
+        target = BROKER_ADAPTERS.get((spec.system, spec.backend)) or ADAPTERS[spec.system]
     except KeyError:
         raise ValueError(f"unknown system {spec.system!r}; known: {', '.join(ADAPTERS)}") from None
     module, cls = target.split(":")

@@ -32,13 +32,14 @@ class RunSpec:
     """Everything one measured run needs; passed from the harness to ``runner.py`` as JSON."""
 
     system: str
-    backend: str = "redis"  # "redis" or "sqlite"
+    backend: str = "redis"  # "redis", "sqlite", "sqs", "mongo" or "orm"
     tasks: int = 5000
     workers: int = 2
     latency_samples: int = 50
     latency_warmup: int = 3
     latency_timeout: float = 10.0
     redis_url: str | None = None  # full URL including the db number
+    server_url: str | None = None  # the broker modes' server: moto, SecantusDB, PostgreSQL
     workdir: str = "/tmp"
     pgid_file: str | None = None
     timeout: float = 240.0
@@ -60,7 +61,7 @@ class Adapter(ABC):
 
     #: Name used on the command line and in the table.
     name: ClassVar[str]
-    #: Brokers the adapter can run on: ``redis`` and/or ``sqlite``.
+    #: Brokers the adapter can run on: ``redis``, ``sqlite``, ``sqs``, ``mongo``, ``orm``.
     backends: ClassVar[tuple[str, ...]] = ("redis",)
     #: Seconds between two checks of the oldest unfinished task in ``wait_all``.
     poll_interval: ClassVar[float] = 0.005

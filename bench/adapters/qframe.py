@@ -19,9 +19,13 @@ class QframeAdapter(Adapter):
     name = "qframe"
     backends = ("redis", "sqlite")
 
+    def queue(self) -> str:
+        """The cluster's name, which is its queue's."""
+        return QUEUE
+
     def environment(self) -> dict[str, str]:
         """``QFRAME_*`` settings shared by the cluster and the producer."""
-        env = {"QFRAME_NAME": QUEUE, "QFRAME_WORKERS": str(self.spec.workers)}
+        env = {"QFRAME_NAME": self.queue(), "QFRAME_WORKERS": str(self.spec.workers)}
         if self.spec.backend == "sqlite":
             env["QFRAME_BROKER"] = "sqlite"
             env["QFRAME_BROKER_URL"] = f"sqlite:///{self.workdir / 'qframe.db'}"
@@ -42,7 +46,7 @@ class QframeAdapter(Adapter):
 
     def worker_commands(self) -> list[list[str]]:
         """``qframe cluster --name bench --workers N`` (the cluster forks the workers)."""
-        args = ["cluster", "--name", QUEUE, "--workers", str(self.spec.workers)]
+        args = ["cluster", "--name", self.queue(), "--workers", str(self.spec.workers)]
         script = shutil.which("qframe", path=str(Path(sys.executable).parent))
         if script:
             return [[script, *args]]
