@@ -54,6 +54,21 @@ class Exploit:
         return (record, ("pwned", "a payload that should have been refused was unpickled"))
 
 
+def sigkill_a_busy_worker(lab: FaultLab) -> None:
+    """SIGKILL the worker running a task: it runs again once and succeeds, the others run once."""
+    cluster = lab.cluster()
+    victim = lab.enqueue(f"{TASKS}.sleepy", "victim", 1.5)
+    others = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(10)])
+    [row] = recorded(lab, "sleepy")
+    os.kill(int(row[-1]), signal.SIGKILL)
+    settle(lab)
+    record = lab.client.fetch(victim)
+    assert record is not None and record.success and record.attempts == 2
+    assert [lab.client.result(i) for i in others] == list(range(1, 11))
+    cluster.wait_for(r"reincarnated worker Process-\w+ after death")
+    lab.assert_invariant()
+
+
 def settle(lab: FaultLab, timeout: float = SETTLE) -> None:
     """Wait until every task the lab enqueued has a final record (a result or a dead letter)."""
     deadline = time.monotonic() + timeout
@@ -97,17 +112,7 @@ class FaultContract:
 
     # -- processes die ---------------------------------------------------------------------
     def test_f1_sigkilled_worker_task_runs_again_with_one_success(self, fault_lab: FaultLab) -> None:
-        cluster = fault_lab.cluster()
-        victim = fault_lab.enqueue(f"{TASKS}.sleepy", "victim", 1.5)
-        others = fault_lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(10)])
-        [row] = recorded(fault_lab, "sleepy")
-        os.kill(int(row[-1]), signal.SIGKILL)
-        settle(fault_lab)
-        record = fault_lab.client.fetch(victim)
-        assert record is not None and record.success and record.attempts == 2
-        assert [fault_lab.client.result(i) for i in others] == list(range(1, 11))
-        cluster.wait_for(r"reincarnated worker Process-\w+ after death")
-        fault_lab.assert_invariant()
+        sigkill_a_busy_worker(fault_lab)
 
     def test_f2_sigkilled_cluster_tasks_run_in_the_next_cluster(self, fault_lab: FaultLab) -> None:
         fault_lab.configure(lease=fault_lab.lease(2.0))

@@ -15,14 +15,13 @@ The core runs them for ``prefork``; each manager plugin runs them for its own ma
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from qframe.testing.contracts import assert_size
-from qframe.testing.faults import TASKS, recorded, settle
+from qframe.testing.faults import TASKS, recorded, settle, sigkill_a_busy_worker
 from qframe.testing.lab import FaultLab, FaultTarget
 
 #: Seconds a timed-out task that ignores its cancellation is given before its process is replaced.
@@ -48,17 +47,7 @@ class ProcessManagerScenarios:
         lab.close()
 
     def test_m1_sigkilled_worker_process_tasks_run_again_once(self, lab: FaultLab) -> None:
-        cluster = lab.cluster()
-        victim = lab.enqueue(f"{TASKS}.sleepy", "victim", 1.5)
-        others = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(10)])
-        [row] = recorded(lab, "sleepy")
-        os.kill(int(row[-1]), signal.SIGKILL)
-        settle(lab)
-        record = lab.client.fetch(victim)
-        assert record is not None and record.success and record.attempts == 2
-        assert [lab.client.result(i) for i in others] == list(range(1, 11))
-        cluster.wait_for(r"reincarnated worker Process-\w+ after death")
-        lab.assert_invariant()
+        sigkill_a_busy_worker(lab)
 
     def test_m2_timeout_is_recorded_once_and_the_stuck_worker_is_replaced(self, lab: FaultLab) -> None:
         lab.configure(lease=lab.lease(15.0))
