@@ -111,6 +111,11 @@ class ServerProcess:
         """The server's log file, in its data directory."""
         return self.directory / "server.log"
 
+    @property
+    def output(self) -> Path:
+        """Where the server's stdout and stderr go (every start appends), in its data directory."""
+        return self.directory / "server.out"
+
     # -- life and faults -------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -122,13 +127,14 @@ class ServerProcess:
         left = self.lifetime - (time.monotonic() - self._born)
         if left <= 0:
             raise RuntimeError(f"{self} is past its lifetime of {self.lifetime:g} s")
-        self.process = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
+        with self.output.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
         self._arm_reaper(left)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.answers():
@@ -203,7 +209,8 @@ class ServerProcess:
         self._reaper.start()
 
     def _log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        tails = (path.read_text(errors="replace")[-2000:] for path in dict.fromkeys((self.log, self.output)) if path.exists())
+        return "\n".join(tails)
 
 
 class RedisServer(ServerProcess):

@@ -14,6 +14,7 @@ fails the tests instead of skipping them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import sys
@@ -31,6 +32,8 @@ from qframe.testing import ServerProcess
 SESSION_LIFETIME = 1800.0
 #: The test label of everything that runs against SecantusDB.
 LABEL = "Mongo-wire-compatible (SecantusDB)"
+#: SecantusDB keeps documents in this many tables, each collection in one of them.
+DOCUMENT_TABLES = 16
 
 
 def external_url() -> str | None:
@@ -87,6 +90,36 @@ class SecantusServer(ServerProcess):
         finally:
             client.close()
 
+    def create_every_document_table(self) -> None:
+        """Write once to a collection in each of SecantusDB's document tables.
+
+        SecantusDB (0.7.0b3) creates a document table on the first write to a collection
+        that maps to it, and a SIGKILL during that creation leaves a table its next start
+        refuses to open ("cannot be used until all column groups are created"). A test that
+        kills its server does so while the cluster writes, so the tables are made first.
+        The mapping is FNV-1a over ``database NUL collection`` modulo the table count.
+        """
+        names: dict[int, str] = {}
+        for number in itertools.count():
+            name = f"warm{number}"
+            names.setdefault(fnv1a(b"qframe_warm\x00" + name.encode()) % DOCUMENT_TABLES, name)
+            if len(names) == DOCUMENT_TABLES:
+                break
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(self.url, directConnection=True)
+        try:
+            for name in names.values():
+                client.qframe_warm[name].insert_one({})
+        finally:
+            client.close()
+
+
+def fnv1a(data: bytes) -> int:
+    """The 64-bit FNV-1a hash of ``data``."""
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
 
 @pytest.fixture
 def secantus_lookup() -> Callable[[], str]:
@@ -118,6 +151,7 @@ def own_mongo_server(tmp_path: Path, request: pytest.FixtureRequest) -> Callable
         )
         request.addfinalizer(server.stop)
         server.start()
+        server.create_every_document_table()
         return server
 
     return start
