@@ -209,8 +209,8 @@ class ServerProcess:
         self._reaper.start()
 
     def _log_tail(self) -> str:
-        tails = (path.read_text(errors="replace")[-2000:] for path in dict.fromkeys((self.log, self.output)) if path.exists())
-        return "\n".join(tails)
+        paths = dict.fromkeys((self.log, self.output))  # one file when a subclass logs to stdout
+        return "\n".join(path.read_text(errors="replace")[-2000:] for path in paths if path.exists())
 
 
 class RedisServer(ServerProcess):

@@ -126,7 +126,7 @@ class RedisBroker(Broker):
             if delay > 0:
                 self._run("enqueue", ("delayed", "msg"), (round(delay * 1000), message_id, payload))
             else:
-                self.client.lpush(self.keys["ready"], message_id.encode() + payload)
+                self._link.command("LPUSH", self.keys["ready"], message_id.encode() + payload)
         return message_id
 
     def enqueue_many(self, payloads: Sequence[bytes]) -> list[str]:
@@ -180,7 +180,7 @@ class RedisBroker(Broker):
                     block = min(block, next_ms / 1000)
                 ready = self.keys["ready"]
                 timeout = cast("int", max(block, 0.01))  # Redis takes fractions; the stub says int
-                self.client.blmove(ready, ready, timeout, "RIGHT", "RIGHT")
+                self._link.command("BLMOVE", ready, ready, "RIGHT", "RIGHT", timeout)
 
     def ack(self, ack_id: str) -> None:
         """Remove the message of this delivery; a stale or repeated ack does nothing."""

@@ -16,6 +16,7 @@ from redis.commands.core import Script
 
 from qframe.errors import BrokerError, QFrameError
 from qframe_redis.connection import Client, connect, translate_errors
+from qframe_redis.direct import DirectLine
 
 BROKER_SCRIPTS = ("enqueue", "dequeue", "ack", "nack", "touch", "quarantine", "sizes")
 STORE_SCRIPTS = ("save", "group", "delete", "tally", "purge", "held", "byname")
@@ -43,6 +44,10 @@ class Scripts:
         """Run script ``name`` with ``keys`` and ``args`` and return its raw reply."""
         return self._scripts[name](keys=keys, args=args)
 
+    def sha(self, name: str) -> str:
+        """The SHA1 digest the server knows script ``name`` by."""
+        return str(self._scripts[name].sha)
+
 
 class Link:
     """A broker's or store's redis-py client, connected on first use, with its scripts."""
@@ -60,6 +65,7 @@ class Link:
         self.url, self.options, self.role, self.error = url, options, role, error
         self.names, self.prelude = names, prelude
         self._client: Client | None = None
+        self._direct: DirectLine | None = None
         self._scripts: Scripts | None = None
 
     @property
@@ -69,11 +75,26 @@ class Link:
             self._client = connect(self.url, self.options, self.role, self.error)
         return self._client
 
+    @property
+    def direct(self) -> DirectLine:
+        """The line of its own for the calls on every task's path (see :mod:`qframe_redis.direct`)."""
+        if self._direct is None:
+            self._direct = DirectLine(self.client)
+        return self._direct
+
+    def command(self, *command: Any) -> Any:
+        """The raw reply to one command, on the direct line when it is free."""
+        client: Any = self.client  # redis-py leaves execute_command untyped
+        return self.direct.call(lambda: client.execute_command(*command), *command)
+
     def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name``, registering the scripts on first use."""
+        """Run script ``name`` (EVALSHA on the direct line), registering the scripts on first use."""
         if self._scripts is None:
             self._scripts = Scripts(self.client, self.names, self.prelude)
-        return self._scripts(name, keys, args)
+        scripts = self._scripts
+        return self.direct.call(
+            lambda: scripts(name, keys, args), "EVALSHA", scripts.sha(name), len(keys), *keys, *args
+        )
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
         """Turn redis-py errors into one-line errors of the link's class."""
@@ -81,6 +102,9 @@ class Link:
 
     def close(self) -> None:
         """Release the connections."""
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -149,7 +149,7 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
     def get(self, task_id: str) -> bytes | None:
         """The blob of a result, or None."""
         with self._errors():
-            blob = self.client.hget(f"{self.base}r:{task_id}", "blob")
+            blob = self._link.command("HGET", f"{self.base}r:{task_id}", "blob")
         return cast("bytes | None", blob)
 
     def get_by_name(self, name: str) -> bytes | None:
@@ -182,7 +182,7 @@ class RedisStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore)
                 return blob
             while (left := deadline - time.monotonic()) > 0:
                 wait = cast("int", max(0.01, min(left, cap)))  # Redis takes fractions; the stub says int
-                arrived = self.client.blmove(done, done, wait, "RIGHT", "RIGHT")
+                arrived = self._link.command("BLMOVE", done, done, "RIGHT", "RIGHT", wait)
                 if arrived is not None:
                     return cast("bytes", arrived)
         return self.get(task_id)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from redis.connection import AbstractConnection
 
 from qframe.brokers.base import Broker
 from qframe.errors import StoreError
@@ -113,24 +114,30 @@ def test_blocking_dequeue_notices_an_expired_lease(
 
 
 @contextlib.contextmanager
-def sent_commands(client: Any) -> Iterator[list[str]]:
-    """Record the name of every command ``client`` sends (one entry per round trip)."""
+def sent_commands() -> Iterator[list[str]]:
+    """Record the name of every command this thread sends (one entry per round trip).
+
+    Commands are counted where every connection packs them, so the pool's path and the
+    direct line (:mod:`qframe_redis.direct`) are both seen; pipelines are not counted.
+    """
     sent: list[str] = []
-    original = client.execute_command
+    original = AbstractConnection.pack_command
+    thread = threading.get_ident()
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        sent.append(str(args[0]).upper())
-        return original(*args, **kwargs)
+    def counted(self: AbstractConnection, *args: Any) -> Any:
+        if threading.get_ident() == thread:
+            sent.append(str(args[0]).upper())
+        return original(self, *args)
 
-    client.execute_command = counted
+    AbstractConnection.pack_command = counted  # type: ignore[method-assign]
     try:
         yield sent
     finally:
-        del client.execute_command
+        AbstractConnection.pack_command = original  # type: ignore[method-assign]
 
 
 def test_blocking_dequeue_does_not_busy_poll(broker: RedisBroker) -> None:
-    with sent_commands(broker.client) as sent:
+    with sent_commands() as sent:
         start = time.monotonic()
         assert broker.dequeue(1, wait=1.5) == []
         assert time.monotonic() - start >= 1.4
@@ -142,7 +149,7 @@ def test_blocking_dequeue_does_not_busy_poll(broker: RedisBroker) -> None:
 def test_bulk_dequeue_and_ack_many_are_one_round_trip_each(broker: RedisBroker) -> None:
     broker.enqueue_many([f"m{i}".encode() for i in range(50)])
     broker.dequeue(1)  # loads the scripts
-    with sent_commands(broker.client) as sent:
+    with sent_commands() as sent:
         batch = broker.dequeue(40)
         broker.ack_many([m.ack_id for m in batch])
     assert len(batch) == 40
@@ -156,7 +163,7 @@ def test_wait_blocks_instead_of_polling(redis_url: str, key_prefix: str, cleanup
     cleanup += [store, writer]
     meta = make_meta()
     threading.Timer(1.0, lambda: writer.save(meta, b"late")).start()
-    with sent_commands(store.client) as sent:
+    with sent_commands() as sent:
         start = time.monotonic()
         assert store.wait(meta.id, timeout=5.0) == b"late"
         assert 0.9 <= time.monotonic() - start < 2.5
