@@ -199,6 +199,8 @@ def progress(rep: int, reps: int, point: Point, result: dict[str, Any]) -> None:
     lat = ""
     if "p50_ms" in result:
         lat = f"  p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms"
+    if "drain_rate" in result:
+        lat += f"  drained {result['drain_rate']:,.0f}/s ({result['drain_s']:.1f} s)"
     print(
         f"{head}: enqueue {result['enqueue_rate']:,.0f}/s  end-to-end {result['throughput']:,.0f}/s"
         f" ({result['e2e_s']:.1f} s){lat}  [{result['wall_s']:.1f} s]",
@@ -288,6 +290,8 @@ def compare_table(
             "qframe/x",
             "end-to-end/s",
             "qframe/x",
+            "drained/s",
+            "qframe/x",
             "p50 ms",
             "qframe/x",
             "p95 ms",
@@ -299,7 +303,8 @@ def compare_table(
     for system in systems:
         o = outcomes[(point, system)]
         cells: list[str] = [system]
-        for key, digits in (("enqueue_rate", 0), ("throughput", 0), ("p50_ms", 1), ("p95_ms", 1)):
+        metrics = (("enqueue_rate", 0), ("throughput", 0), ("drain_rate", 0), ("p50_ms", 1), ("p95_ms", 1))
+        for key, digits in metrics:
             value = o.med(key)
             cells.append(fmt_num(value, digits))
             cells.append("" if system == "qframe" else fmt_ratio(ratio(q.med(key), value) if q else math.nan))
@@ -389,6 +394,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="use this server instead of starting one; the harness FLUSHes "
         f"databases {min(REDIS_DB.values())}-{max(REDIS_DB.values())} of it",
+    )
+    parser.add_argument(
+        "--no-drain",
+        dest="drain",
+        action="store_false",
+        help="skip the drain phase (N pre-enqueued tasks timed from the workers' launch)",
     )
     parser.add_argument(
         "--run-timeout",
@@ -508,6 +519,7 @@ def run_mode(args: argparse.Namespace, mode: str) -> tuple[Table, list[dict[str,
         system="",
         latency_samples=samples,
         timeout=args.run_timeout,
+        drain=args.drain and mode != "scale",
         options={
             "huey_notify_result": args.huey_notify_result,
             "huey_sqlite_poll": args.huey_sqlite_poll,

@@ -7,7 +7,10 @@ Phases: untimed ``prepare``; start the workers (not waiting for them); enqueue N
 one call each (enqueue rate); wait until every result is stored (end-to-end throughput,
 from the first enqueue, so worker start-up is included); then single tasks on the now
 idle cluster, each timed from enqueue to the system's own wait call returning (latency).
-Workers are always stopped in ``finally``; an alarm bounds the whole run.
+Last, the drain: stop the workers, enqueue N more with nothing consuming, start the
+workers and time from their launch until every result is stored (the drain rate: the
+producer is out of the way, start-up is in). Workers are always stopped in ``finally``;
+an alarm bounds the whole run.
 """
 
 from __future__ import annotations
@@ -71,6 +74,14 @@ def run(spec: RunSpec) -> dict[str, Any]:
             lat = adapter.latency(spec.latency_samples, spec.latency_warmup, spec.latency_timeout)
             ms = [v * 1000 for v in lat]
             out.update(latencies_ms=ms, p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95))
+        if spec.drain:
+            adapter.stop_workers()
+            handles = adapter.enqueue_all(spec.tasks)
+            t3 = time.perf_counter()
+            adapter.start_workers()
+            adapter.wait_all(handles, deadline)
+            t4 = time.perf_counter()
+            out.update(drain_s=t4 - t3, drain_rate=spec.tasks / (t4 - t3))
     except BaseException as exc:
         out["error"] = f"{type(exc).__name__}: {exc}".strip()
         out["traceback"] = traceback.format_exc(limit=8)

@@ -43,6 +43,7 @@ class RunSpec:
     workdir: str = "/tmp"
     pgid_file: str | None = None
     timeout: float = 240.0
+    drain: bool = True  # also time N pre-enqueued tasks drained from the workers' launch
     options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,8 +129,8 @@ class Adapter(ABC):
         end-to-end time.
         """
         env = self.worker_env()
-        for i, argv in enumerate(self.worker_commands()):
-            log_path = self.workdir / f"worker-{i}.log"
+        for argv in self.worker_commands():
+            log_path = self.workdir / f"worker-{len(self.logs)}.log"
             self.logs.append(log_path)
             with open(log_path, "wb") as log:
                 proc = start_group(argv, env=env, cwd=TASKS_DIR, log=log)
@@ -140,14 +141,15 @@ class Adapter(ABC):
 
     def check_alive(self) -> None:
         """Raise ``WorkerDied`` (with the log's tail) if a worker process has exited."""
-        for proc, log in zip(self.procs, self.logs, strict=True):
+        for proc, log in zip(self.procs, self.logs[len(self.logs) - len(self.procs) :], strict=True):
             code = proc.poll()
             if code is not None:
                 raise WorkerDied(f"worker {proc.args!r} exited with {code}:\n{tail(log)}")
 
     def stop_workers(self) -> None:
-        """SIGTERM each worker, SIGKILL its whole group after a grace period."""
-        self.stop_codes = stop_groups(self.procs, grace=float(self.spec.options.get("grace", 15)))
+        """SIGTERM each worker, SIGKILL its whole group after a grace period (workers can start again)."""
+        self.stop_codes += stop_groups(self.procs, grace=float(self.spec.options.get("grace", 15)))
+        self.procs.clear()
 
     def enqueue_all(self, n: int) -> list[Any]:
         """Enqueue ``inc(0) .. inc(n-1)``, one call per task."""
