@@ -84,7 +84,7 @@ SECRET = "qframe-bench-secret"
 TASK = "qframe_tasks.inc"
 #: Redis databases: the cluster measurements use 0, the lookup baseline 1 and its big store 2.
 CLUSTER_DB, SMALL_DB, BIG_DB = 0, 1, 2
-MEASUREMENTS = ("enqueue", "footprint", "backlog", "lookup", "drift")
+MEASUREMENTS = ("enqueue", "footprint", "backlog", "lookup", "drift", "budget")
 MIB = 1024 * 1024
 
 READY_LINE = re.compile(r"ready for work at (\d+)")
@@ -699,6 +699,12 @@ def fill_store(config: qframe.Config, count: int, probes: int, threads: int = 2)
     return found, time.perf_counter() - began
 
 
+def server_pid(address: RedisAddress) -> int:
+    """The process id of the Redis server, from INFO."""
+    info = redis_command(address, ("INFO", "server"))[0].decode(errors="replace")
+    return int(next(line.split(":", 1)[1] for line in info.splitlines() if line.startswith("process_id:")))
+
+
 def used_memory(address: RedisAddress) -> str:
     """The server's ``used_memory_human`` from INFO, or ``?``."""
     with contextlib.suppress(OSError, RuntimeError):
@@ -873,12 +879,70 @@ def measure_drift(ctx: Context) -> None:
     )
 
 
+def measure_budget(ctx: Context) -> None:
+    """CPU time per task of each cluster process while it drains a queue (user + system).
+
+    ``--budget-tasks`` are queued before the cluster starts, with ``recycle = 0`` so no
+    worker is replaced mid-run; the CPU times are taken when 10% of the tasks are saved and
+    again at the end, so start-up is left out. The producer only polls the success count.
+    """
+    args = ctx.args
+    count = args.budget_tasks
+    env = qframe_env(ctx.address, args.workers, QFRAME_RECYCLE="0")
+    flush_db(ctx.address, CLUSTER_DB)
+    client = make_client(env)
+    marks: list[tuple[float, int, dict[str, float]]] = []
+
+    server = psutil.Process(server_pid(ctx.address))
+
+    def cpu(cluster: ClusterProcess) -> dict[str, float]:
+        times: dict[str, float] = {}
+        for role, process in [*cluster.processes(), ("redis-server", server)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                used = process.cpu_times()
+                times[role] = used.user + used.system
+        return times
+
+    try:
+        enqueue_bulk(client, 0, count)
+        with ClusterProcess(env, ctx.log_path("budget")) as cluster:
+            cluster.start(timeout=30)
+
+            def mark(now: float, done: int) -> None:
+                if not marks and done >= count // 10:
+                    marks.append((now, done, cpu(cluster)))
+
+            wait_successes(client, cluster, count, time.monotonic() + 60 + count / 500, mark)
+            marks.append((time.monotonic(), count, cpu(cluster)))
+    finally:
+        client.close()
+        flush_db(ctx.address, CLUSTER_DB)
+    (t0, n0, first), (t1, n1, last) = marks[0], marks[-1]
+    tasks = n1 - n0
+    table = Table(
+        f"Per-task CPU budget: tasks {n0:,}-{n1:,} of {count:,} queued, {args.workers} workers, recycle 0",
+        ["process", "CPU µs per task", "share of one core"],
+    )
+    budget: dict[str, float] = {}
+    for role in sorted(last, key=role_key):
+        used = last[role] - first.get(role, 0.0)
+        budget[role] = used / tasks * 1e6
+        table.add(role, f"{budget[role]:.1f}", f"{used / (t1 - t0):.0%}")
+    cluster_total = sum(v for role, v in budget.items() if role != "redis-server")
+    table.add("all cluster processes", f"{cluster_total:.1f}", "")
+    table.notes.append(f"drain rate over the window: {tasks / (t1 - t0):,.0f} tasks/s")
+    ctx.tables.append(table)
+    ctx.results["budget"] = {"tasks": tasks, "rate": tasks / (t1 - t0), "us_per_task": budget}
+    ctx.check("drain rate with the budget measured", f"{tasks / (t1 - t0):,.0f}/s", "-", None)
+
+
 MEASURE: dict[str, Callable[[Context], None]] = {
     "enqueue": measure_enqueue,
     "footprint": measure_footprint,
     "backlog": measure_backlog,
     "lookup": measure_lookup,
     "drift": measure_drift,
+    "budget": measure_budget,
 }
 
 
@@ -890,6 +954,7 @@ def limit_of(name: str, args: argparse.Namespace) -> float:
         "backlog": 60 + args.reps * (2 * 150 + (args.backlog + args.window) / 2_000),
         "lookup": 120 + (args.results + args.results_base) / 4_000 + args.lookups / 200,
         "drift": 240 + args.drift_tasks / 150,
+        "budget": 120 + args.budget_tasks / 500,
     }
     return float(limits[name])
 
@@ -933,6 +998,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk", type=int, default=10_000, help="async_tasks chunk of the drift feed (10000)"
     )
+    parser.add_argument(
+        "--budget-tasks", type=int, default=40_000, help="tasks drained by the CPU budget run (40000)"
+    )
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
     parser.add_argument("--plain", action="store_true", help="plain-text tables")
     parser.add_argument("--keep", action="store_true", help="keep the cluster logs")
@@ -942,7 +1010,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.only) - set(MEASUREMENTS)
     if unknown:
         parser.error(f"unknown measurements: {', '.join(sorted(unknown))}")
-    positive = ("workers", "reps", "bulk", "single", "startup_reps", "window", "results", "results_base")
+    positive = (
+        "workers", "reps", "bulk", "single", "startup_reps", "window",
+        "results", "results_base", "budget_tasks",
+    )  # fmt: skip
     if min(getattr(args, name) for name in positive) < 1 or min(args.lookups, args.probes, args.chunk) < 1:
         parser.error("counts must be at least 1")
     if args.backlog < args.window:
