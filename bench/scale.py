@@ -1,8 +1,9 @@
-"""qframe on Redis: does the cost grow with the work? Backlog, result store, memory, start-up.
+"""qframe on Redis or SQLite: does the cost grow with the work? Backlog, results, memory, start-up.
 
 Needs qframe, qframe-redis, psutil and ``redis-server`` (no peers)::
 
     python bench/scale.py                                # defaults, about 1.5 minutes on 2 cores
+    python bench/scale.py --broker sqlite --only backlog,lookup,budget   # the embedded default
     python bench/scale.py --results 1000000 --drift-tasks 200000
     python bench/scale.py --only backlog,lookup --backlog 20000 --results 20000   # quick
 
@@ -21,6 +22,11 @@ Every number is printed next to its baseline from the same run, against one thro
   results stored vs ``--results``; the store is filled through its driver, no task runs.
 * **drift**: RSS of every cluster process after 10% and at 100% of ``--drift-tasks``
   tasks, with ``QFRAME_RECYCLE=0`` so workers are never replaced.
+* **budget**: CPU microseconds per task of each cluster process (and of ``redis-server``)
+  while ``--budget-tasks`` queued tasks drain.
+
+``--broker sqlite`` runs the same measurements on the embedded SQLite broker and store,
+one file per database in the work directory (``redis-server`` still starts, unused).
 
 Each measurement has a hard time limit and stops everything it started, whatever happens.
 See ``bench/README.md``.
@@ -60,7 +66,6 @@ from common import (  # noqa: E402
     TASKS_DIR,
     RedisAddress,
     Table,
-    flush_db,
     fmt_num,
     fmt_ratio,
     median,
@@ -407,6 +412,22 @@ class Context:
     checks: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
     counter: int = 0
 
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        """The settings of a cluster and its producer on database ``db`` of the chosen broker."""
+        if self.args.broker == "sqlite":
+            url = f"sqlite:///{self.workdir / f'db{db}.sqlite3'}"
+            return {**qframe_env(self.address, self.args.workers, db), "QFRAME_BROKER": "sqlite",
+                    "QFRAME_BROKER_URL": url, **extra}  # fmt: skip
+        return qframe_env(self.address, self.args.workers, db, **extra)
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        """Empty database ``db``: FLUSHDB on Redis, the file removed on SQLite."""
+        if self.args.broker == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                (self.workdir / f"db{db}.sqlite3{suffix}").unlink(missing_ok=True)
+        else:
+            redis_command(self.address, ("SELECT", db), ("FLUSHDB",), timeout=timeout)
+
     def log_path(self, label: str) -> Path:
         """A fresh log file for one cluster run."""
         self.counter += 1
@@ -420,15 +441,15 @@ class Context:
 def measure_enqueue(ctx: Context) -> None:
     """Bulk (``async_tasks``, one call) vs single-call (``async_task``) enqueue, no cluster."""
     args = ctx.args
-    client = make_client(qframe_env(ctx.address, args.workers))
+    client = make_client(ctx.env())
     bulk: list[float] = []
     single: list[float] = []
     try:
         client.queue_size()  # connect before timing anything
         for rep in range(args.reps):
-            flush_db(ctx.address, CLUSTER_DB)
+            ctx.reset()
             bulk.append(args.bulk / enqueue_bulk(client, 0, args.bulk))
-            flush_db(ctx.address, CLUSTER_DB)
+            ctx.reset()
             began = time.perf_counter()
             for x in range(args.single):
                 client.async_task(TASK, x)
@@ -436,7 +457,7 @@ def measure_enqueue(ctx: Context) -> None:
             print(f"  enqueue rep {rep + 1}: bulk {bulk[-1]:,.0f}/s  single {single[-1]:,.0f}/s", flush=True)
     finally:
         client.close()
-        flush_db(ctx.address, CLUSTER_DB)
+        ctx.reset()
     bulk_rate, single_rate = median(bulk), median(single)
     table = Table(
         f"Enqueue (no cluster running), tasks/s, median of {args.reps}",
@@ -474,8 +495,8 @@ def measure_footprint(ctx: Context) -> None:
     per_role: dict[str, list[Memory]] = {}
     totals: list[dict[str, int]] = []
     for rep in range(args.startup_reps):
-        flush_db(ctx.address, CLUSTER_DB)
-        with ClusterProcess(qframe_env(ctx.address, args.workers), ctx.log_path("footprint")) as cluster:
+        ctx.reset()
+        with ClusterProcess(ctx.env(), ctx.log_path("footprint")) as cluster:
             cluster.start(timeout=30)
             cluster.wait_for(READY_LINE, 5, count=args.workers)
             last_ready, running = cluster.startup(args.workers)
@@ -493,7 +514,7 @@ def measure_footprint(ctx: Context) -> None:
             + ", ".join(f"{kind.upper()} {totals[-1][kind] / MIB:.1f} MiB" for kind in KINDS),
             flush=True,
         )
-    flush_db(ctx.address, CLUSTER_DB)
+    ctx.reset()
     table = Table(
         f"Idle {args.workers}-worker cluster: memory per process (median of {args.startup_reps} starts,"
         f" {args.idle:g} s after 'running.')",
@@ -552,8 +573,8 @@ def drain(ctx: Context, queued: int) -> dict[str, float]:
     """Queue ``queued`` tasks, start a cluster, and time its first ``--window`` results."""
     args = ctx.args
     window = args.window
-    env = qframe_env(ctx.address, args.workers)
-    flush_db(ctx.address, CLUSTER_DB)
+    env = ctx.env()
+    ctx.reset()
     client = make_client(env)
     try:
         enqueue_s = enqueue_bulk(client, 0, queued)
@@ -564,7 +585,7 @@ def drain(ctx: Context, queued: int) -> dict[str, float]:
             still_queued = client.queue_size()
     finally:
         client.close()
-        flush_db(ctx.address, CLUSTER_DB)
+        ctx.reset()
     end_t, end_n = samples[-1]
     first_t, first_n = crossing(samples, max(1, window // 10))
     return {
@@ -705,10 +726,13 @@ def server_pid(address: RedisAddress) -> int:
     return int(next(line.split(":", 1)[1] for line in info.splitlines() if line.startswith("process_id:")))
 
 
-def used_memory(address: RedisAddress) -> str:
-    """The server's ``used_memory_human`` from INFO, or ``?``."""
+def used_memory(ctx: Context) -> str:
+    """Redis's ``used_memory_human`` from INFO, the size of the SQLite files, or ``?``."""
+    if ctx.args.broker == "sqlite":
+        size = sum(path.stat().st_size for path in ctx.workdir.glob("db*.sqlite3*"))
+        return f"{size / MIB:.1f} MiB on disk"
     with contextlib.suppress(OSError, RuntimeError):
-        info = redis_command(address, ("INFO", "memory"))[0].decode(errors="replace")
+        info = redis_command(ctx.address, ("INFO", "memory"))[0].decode(errors="replace")
         for line in info.splitlines():
             if line.startswith("used_memory_human:"):
                 return line.split(":", 1)[1].strip()
@@ -730,15 +754,15 @@ def measure_lookup(ctx: Context) -> None:
     fill_s: dict[str, float] = {}
     try:
         for name, (db, count) in sizes.items():
-            flush_db(ctx.address, db)
-            env = qframe_env(ctx.address, args.workers, db=db)
+            ctx.reset(db)
+            env = ctx.env(db)
             config = qframe.load_config(environ=env, cwd=TASKS_DIR)
             probes[name], fill_s[name] = fill_store(config, count, min(args.probes, count))
             clients[name] = make_client(env)
             stored = clients[name].store.tally().successes
             print(
                 f"  filled {stored:,} results in {fill_s[name]:.1f} s "
-                f"({count / fill_s[name]:,.0f}/s); redis uses {used_memory(ctx.address)}",
+                f"({count / fill_s[name]:,.0f}/s); {ctx.args.broker} uses {used_memory(ctx)}",
                 flush=True,
             )
         rng = random.Random(1)
@@ -759,7 +783,7 @@ def measure_lookup(ctx: Context) -> None:
         for client in clients.values():
             client.close()
         for db, _ in sizes.values():  # a million results take Redis seconds to free
-            redis_command(ctx.address, ("SELECT", db), ("FLUSHDB",), timeout=120)
+            ctx.reset(db, timeout=120)
     table = Table(
         f"Result lookup: qframe.result(task_id) of an existing id, no wait, microseconds "
         f"({len(times['base']):,} calls each)",
@@ -799,10 +823,10 @@ def measure_drift(ctx: Context) -> None:
     """RSS of every cluster process after 10% and at 100% of ``--drift-tasks`` tasks."""
     args = ctx.args
     tasks = args.drift_tasks
-    env = qframe_env(ctx.address, args.workers, QFRAME_RECYCLE="0")
+    env = ctx.env(QFRAME_RECYCLE="0")
     checkpoints = [math.ceil(tasks * k / 10) for k in range(1, 11)]
     snapshots: dict[int, dict[str, Memory]] = {}
-    flush_db(ctx.address, CLUSTER_DB)
+    ctx.reset()
     client = make_client(env)
     submitted = 0
     try:
@@ -830,7 +854,7 @@ def measure_drift(ctx: Context) -> None:
             elapsed = time.monotonic() - began
     finally:
         client.close()
-        flush_db(ctx.address, CLUSTER_DB)
+        ctx.reset()
     first, middle, last = snapshots[checkpoints[0]], snapshots[checkpoints[4]], snapshots[checkpoints[-1]]
     table = Table(
         f"RSS drift over {tasks:,} tasks, {args.workers} workers, QFRAME_RECYCLE=0 (workers never "
@@ -888,16 +912,16 @@ def measure_budget(ctx: Context) -> None:
     """
     args = ctx.args
     count = args.budget_tasks
-    env = qframe_env(ctx.address, args.workers, QFRAME_RECYCLE="0")
-    flush_db(ctx.address, CLUSTER_DB)
+    env = ctx.env(QFRAME_RECYCLE="0")
+    ctx.reset()
     client = make_client(env)
     marks: list[tuple[float, int, dict[str, float]]] = []
 
-    server = psutil.Process(server_pid(ctx.address))
+    server = [] if args.broker == "sqlite" else [("redis-server", psutil.Process(server_pid(ctx.address)))]
 
     def cpu(cluster: ClusterProcess) -> dict[str, float]:
         times: dict[str, float] = {}
-        for role, process in [*cluster.processes(), ("redis-server", server)]:
+        for role, process in [*cluster.processes(), *server]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 used = process.cpu_times()
                 times[role] = used.user + used.system
@@ -916,7 +940,7 @@ def measure_budget(ctx: Context) -> None:
             marks.append((time.monotonic(), count, cpu(cluster)))
     finally:
         client.close()
-        flush_db(ctx.address, CLUSTER_DB)
+        ctx.reset()
     (t0, n0, first), (t1, n1, last) = marks[0], marks[-1]
     tasks = n1 - n0
     table = Table(
@@ -973,6 +997,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma list of {', '.join(MEASUREMENTS)} (default all)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "sqlite"),
+        default="redis",
+        help="the broker and store measured: qframe-redis (default) or the embedded SQLite",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of enqueue and backlog (default 3)")
     parser.add_argument("--bulk", type=int, default=50_000, help="tasks in the one async_tasks call (50000)")
     parser.add_argument(
