@@ -33,7 +33,9 @@ log = logging.getLogger("qframe")
 ENTRY_POINT_GROUP = "qframe"
 
 #: The core's own hook plugins, registered in every plugin manager and left out of listings.
-CORE_PLUGINS = frozenset({"qframe.execution", "qframe.sdnotify"})
+#: The core's plugin that calls the task function (the innermost ``qframe_execute_task``).
+CORE_EXECUTION = "qframe.execution"
+CORE_PLUGINS = frozenset({CORE_EXECUTION, "qframe.sdnotify"})
 
 #: Hooks whose plain implementations' errors must reach the caller: the task's own error,
 #: and a bad option declaration (which stops loading the settings).
@@ -142,7 +144,7 @@ def make_plugin_manager(config: Config) -> PluginManager:
     """
     pm = PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
-    pm.register(execution, name="qframe.execution")
+    pm.register(execution, name=CORE_EXECUTION)
     for name in config.disable_plugins:
         pm.set_blocked(name)
     pm.register(sdnotify.ServiceNotifier(), name="qframe.sdnotify")  # idle unless NOTIFY_SOCKET is set

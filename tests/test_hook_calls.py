@@ -118,3 +118,43 @@ def test_pluggy_tracing_sees_hook_calls() -> None:
 @pytest.mark.parametrize("hook", sorted(n for n in dir(hookspecs) if n.startswith("qframe_")))
 def test_every_hook_has_a_typed_facade_method(hook: str) -> None:
     assert callable(getattr(Hooks, hook.removeprefix("qframe_"), None))
+
+
+class ExecutionRecorder:
+    """Records the execute hooks and wraps the task function, doubling its value."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def qframe_pre_execute(self, task: Task, attempt: int) -> None:
+        self.calls.append(f"pre {attempt}")
+
+    @hookimpl(wrapper=True)
+    def qframe_execute_task(self, task: Task) -> Generator[None, Any, Any]:
+        value = yield
+        return value * 2
+
+    @hookimpl
+    def qframe_post_execute(self, task: Task, result: Any) -> None:
+        self.calls.append("post")
+
+
+def test_execute_hooks_with_only_the_core_behind_them_run_the_function_and_nothing_else() -> None:
+    facade = hooks()
+    task = Task("operator.add", (2, 3))
+    facade.pre_execute(task, 1)
+    assert facade.execute_task(task, lambda a, b: a + b) == 5
+    facade.post_execute(task, None)  # type: ignore[arg-type]
+
+
+def test_an_execute_plugin_registered_after_the_facade_was_built_is_called_on_the_next_task() -> None:
+    facade = hooks()
+    task = Task("operator.add", (2, 3))
+    assert facade.execute_task(task, lambda a, b: a + b) == 5
+    recorder = ExecutionRecorder()
+    facade.pm.register(recorder, name="late")
+    facade.pre_execute(task, 1)
+    assert facade.execute_task(task, lambda a, b: a + b) == 10
+    facade.post_execute(task, None)  # type: ignore[arg-type]
+    assert recorder.calls == ["pre 1", "post"]
