@@ -174,7 +174,7 @@ class FaultContract:
         outcomes = [(r.success, r.result, r.attempts) for r in records if r is not None]
         assert outcomes == [(False, "timed out after 1 s", 1)] * 3
         assert fault_lab.client.result(after) == 2
-        ledger = fault_lab.ledger()
+        ledger = fault_lab.announced(stuck)
         assert [ledger.begun[i] for i in stuck] == [1, 1, 1]  # not retried
         assert [ledger.finals[i] for i in stuck] == [1, 1, 1]  # failure recorded exactly once
         cluster.wait_for(r"reincarnated worker Process-\w+ after death", count=3)

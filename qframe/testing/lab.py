@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qframe.brokers.base import Broker
 from qframe.client import Client
@@ -27,6 +27,7 @@ from qframe.errors import SignatureError
 from qframe.serialize import Codec, secret_keys
 from qframe.stores.base import DeadLetter
 from qframe.testing.cluster import ClusterProcess
+from qframe.testing.contracts import wait_until
 from qframe.testing.ledger import Ledger, Verdict, check
 from qframe.testing.servers import ServerProcess
 
@@ -143,6 +144,19 @@ class FaultLab:
     def ledger(self) -> Ledger:
         """The runs ledger so far."""
         return Ledger.read(self.ledger_file)
+
+    def announced(self, task_ids: Sequence[str], timeout: float = 30.0) -> Ledger:
+        """The ledger once each of ``task_ids`` has its final record announced.
+
+        The monitor announces a saved result (``qframe_task_succeeded`` / ``_failed``) from its
+        hook thread, after the save that :func:`~qframe.testing.faults.settle` waits for.
+        """
+
+        def complete() -> Ledger | None:
+            ledger = self.ledger()
+            return ledger if all(ledger.finals[task_id] for task_id in task_ids) else None
+
+        return cast("Ledger", wait_until(complete, timeout=timeout))
 
     def finished(self) -> int:
         """How many tracked tasks have a final record now: a result in the store, or a dead letter."""

@@ -64,7 +64,7 @@ class ProcessManagerScenarios:
         after = lab.enqueue_many(f"{TASKS}.inc", [(i,) for i in range(10)])
         settle(lab)
         assert [lab.client.result(i) for i in after] == list(range(1, 11))
-        ledger = lab.ledger()
+        ledger = lab.announced([stuck])
         assert (ledger.begun[stuck], ledger.finals[stuck]) == (1, 1)  # not retried, failed once
         lab.assert_invariant()
 

@@ -45,7 +45,7 @@ class TestThreadsScenarios(ProcessManagerScenarios):
         assert [lab.client.result(i) for i in after] == list(range(1, 9))
         assert len(cluster.worker_pids()) == 1  # ... so its process was kept
         assert "reincarnated" not in cluster.log
-        assert lab.ledger().finals[late] == 1  # its late return changed nothing
+        assert lab.announced([late]).finals[late] == 1  # its late return changed nothing
         lab.assert_invariant(after)  # the late one returned after its failure was saved: discarded
 
     def test_timed_out_thread_past_grace_replaces_its_process_and_hands_back_the_others(
