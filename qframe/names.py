@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 WORDS = """
     ack alabama alanine alaska alpha angel apart april arizona arkansas artist asparagus aspen
     august autumn avocado bacon bakerloo batman beer berlin beryllium black blossom blue bluebird
@@ -25,6 +27,7 @@ WORDS = """
 """.split()  # noqa: SIM905 - a word list reads better as text
 
 
+@functools.lru_cache(maxsize=64)  # a worker asks for the running task's name more than once
 def humanize(hex_digest: str, words: int = 4) -> str:
     """Turn a hex id into ``words`` dash-joined words (the same id, the same name)."""
     data = bytes.fromhex(hex_digest)

@@ -10,6 +10,7 @@ policy. ``qframe.testing.ProcessManagerContract`` checks a manager against all o
 from __future__ import annotations
 
 import abc
+import pickle
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +38,22 @@ class Channel(Protocol):
 
     def close(self) -> None:
         """Close this end."""
+
+
+def send_plain(channel: Channel, message: object) -> None:
+    """Send ``message``, plain data (tuples, lists, strings, bytes, numbers), on ``channel``.
+
+    ``multiprocessing``'s ``Connection.send`` pickles with ``ForkingPickler``, which copies
+    its table of reducers (for sockets and connections) on every call: 7.4 µs against
+    4.3 µs for ``pickle.dumps`` of one outcome. Messages of the task path carry none of
+    those, so they are pickled here and sent as bytes; the other end's ``recv`` reads
+    them as any message. A channel without ``send_bytes`` gets ``send``.
+    """
+    send_bytes = getattr(channel, "send_bytes", None)
+    if send_bytes is None:
+        channel.send(message)
+    else:
+        send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 class Hub(Protocol):

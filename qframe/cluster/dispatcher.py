@@ -13,7 +13,7 @@ from qframe.cluster.fetcher import release
 from qframe.cluster.outbox import Outbox
 from qframe.cluster.outcome import attempt_limit, attempts_left
 from qframe.errors import BrokerError
-from qframe.processes import Channel, Hub
+from qframe.processes import Channel, Hub, send_plain
 
 log = logging.getLogger("qframe")
 
@@ -79,7 +79,7 @@ class Dispatcher:
         once would hand back a task that already finished, and it would run twice.
         """
         try:
-            conn.send(message)
+            send_plain(conn, message)
         except OSError:
             self.slots[conn].gone = True
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from qframe.processes import Channel
+from qframe.processes import Channel, send_plain
 
 #: One delivery to run: ``(ack_id, attempts, payload, message_id)``.
 Work = tuple[str, int, bytes, str]
@@ -79,7 +79,7 @@ class Mailbox:
     def send(self, message: tuple[Any, ...]) -> None:
         """Send to the pusher (from either thread); OSError when it is gone."""
         with self._sending:
-            self.channel.send(message)
+            send_plain(self.channel, message)
 
     def _read(self) -> None:
         try:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from qframe.cluster.deliveries import Delivery
 from qframe.cluster.outcome import Outcome, dead, outcome
 from qframe.config import Config
-from qframe.processes import Channel
+from qframe.processes import Channel, send_plain
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult
 
@@ -62,7 +62,7 @@ class Outbox:
         try:
             if self.monitor is None:
                 self.monitor = self.connect()
-            self.monitor.send(self.pending)
+            send_plain(self.monitor, self.pending)
             self.pending = []
         except OSError:
             self.monitor = None  # the monitor is down or restarting; keep the outcomes for later

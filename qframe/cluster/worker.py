@@ -21,7 +21,7 @@ from qframe.cluster.retries import out_of_retries, retried
 from qframe.config import Config
 from qframe.current import CurrentTask, reset_current, set_current
 from qframe.hooks import Hooks
-from qframe.processes import Channel
+from qframe.processes import Channel, send_plain
 from qframe.serialize import Codec
 from qframe.task import Task, TaskResult, resolve
 
@@ -124,7 +124,7 @@ def report(context: Context, runtime: Runtime, monitor: Channel | None, result: 
         monitor = monitor or runtime.processes.connect(
             context.monitor_address, context.authkey, lambda: False, timeout=5
         )
-        monitor.send([result])
+        send_plain(monitor, [result])
         return monitor
     except OSError as exc:
         log.warning("could not report message %s to the monitor (it will run again): %s", result.ack_id, exc)
