@@ -16,10 +16,10 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qframe import project
 from qframe.convert import convert
@@ -27,6 +27,8 @@ from qframe.errors import ConfigError
 from qframe.options import PluginOption, collect_options, unloaded_plugin
 from qframe.plugins import make_plugin_manager
 from qframe.typos import closest, warn_once
+
+T = TypeVar("T")
 
 ENV_PREFIX = "QFRAME_"
 #: ``QFRAME_*`` variables left to test suites (``qframe.testing`` reads ``QFRAME_TEST_LOG``),
@@ -143,6 +145,17 @@ class Config:
         if not options:
             raise ConfigError(f"no loaded plugin declares options under '{namespace}'")
         return types.SimpleNamespace(**{o.name or "value": self.plugin_values[o.key] for o in options})
+
+    def plugin_settings(self, namespace: str, kind: Callable[..., T]) -> T:
+        """Plugin ``namespace``'s options as ``kind(**options)`` (a dataclass named like them).
+
+        A config built without the plugin's options (the plugin was not loaded when it was
+        read) gives ``kind()``, the plugin's defaults.
+        """
+        try:
+            return kind(**vars(self.plugin(namespace)))
+        except ConfigError:
+            return kind()
 
     def for_cluster(self, name: str) -> Config:
         """This config for the cluster (queue) ``name``, with its overrides applied."""

@@ -9,7 +9,6 @@ that is a failure (:func:`pgserver.require_postgres`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from pgserver import PostgresServer, postgres_bin, require_postgres
@@ -57,11 +56,3 @@ def alias(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> st
         pytest.skip("PostgreSQL is not installed")
     return name
 
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    """Objects with ``close()`` registered here are closed after the test."""
-    items: list[Any] = []
-    yield items
-    for item in items:
-        item.close()

@@ -13,13 +13,12 @@ fails the tests instead of skipping them.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +161,3 @@ def prefix() -> str:
     """A collection prefix no other test uses."""
     return f"t{uuid.uuid4().hex[:10]}"
 
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    """Objects with ``close()`` registered here are closed after the test."""
-    items: list[Any] = []
-    yield items
-    for item in items:
-        with contextlib.suppress(Exception):
-            item.close()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from qframe import PluginOption
 from qframe.config import Config
-from qframe.errors import ConfigError, PluginError
+from qframe.errors import PluginError
 
 NAMESPACE = "otel"
 
@@ -41,11 +41,7 @@ class Settings:
     @classmethod
     def of(cls, config: Config) -> Settings:
         """The settings in ``config`` (the defaults when it was built without this plugin's options)."""
-        try:
-            values = config.plugin(NAMESPACE)
-        except ConfigError:
-            return cls()
-        return cls(values.exporter, values.file, values.service_name)
+        return config.plugin_settings(NAMESPACE, cls)
 
     def check(self) -> None:
         """Raise a one-line :class:`PluginError` for a setting that cannot work."""

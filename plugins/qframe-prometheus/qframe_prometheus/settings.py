@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qframe import PluginOption
 from qframe.config import Config
-from qframe.errors import ConfigError, PluginError
+from qframe.errors import PluginError
 
 NAMESPACE = "prometheus"
 
@@ -47,11 +47,7 @@ class Settings:
     @classmethod
     def of(cls, config: Config) -> Settings:
         """The settings in ``config`` (the defaults when it was built without this plugin's options)."""
-        try:
-            values = config.plugin(NAMESPACE)
-        except ConfigError:
-            return cls()
-        return cls(values.port, values.address, values.textfile, values.dir)
+        return config.plugin_settings(NAMESPACE, cls)
 
     @property
     def base(self) -> Path:

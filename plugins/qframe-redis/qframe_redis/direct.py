@@ -2,12 +2,13 @@
 
 redis-py 8 wraps each command in a pool checkout and release, a retry frame, event
 dispatch and metrics recording; on loopback that costs more than the round trip itself
-(a bare ``LPUSH`` loop measured 100 to 117 µs per call through ``Redis.lpush`` and 31 to 40 µs
-on one connection, see ``docs/performance.md``). :class:`DirectLine` keeps one connection
-per process and sends commands on it straight away. It is used only when it is free and
-the client is a plain single-server one: another thread that finds it busy, a server that
-went away, or a script the server does not know yet all take the client's own path, with
-its pool and retries, so behaviour on errors is the client's.
+(a bare ``LPUSH`` loop measured 100 to 117 µs per call through ``Redis.lpush`` and 31 to
+40 µs on one connection, see ``docs/performance.md``). :class:`DirectLine` keeps one
+connection per broker or store object (a new one after a fork) and sends commands on it
+straight away. It is used only when it is free and the client is a plain single-server
+one: another thread that finds it busy, a server that went away, or a script the server
+does not know yet all take the client's own path, with its pool and retries, so
+behaviour on errors is the client's.
 """
 
 from __future__ import annotations

@@ -10,12 +10,11 @@ cluster-enabled servers joined with ``redis-cli --cluster create``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,15 +195,6 @@ def key_prefix() -> str:
     """A key prefix no other test uses."""
     return f"t{uuid.uuid4().hex[:10]}"
 
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    """Objects with ``close()`` registered here are closed after the test."""
-    items: list[Any] = []
-    yield items
-    for item in items:
-        with contextlib.suppress(Exception):
-            item.close()
 
 
 def write_malformed_entries(broker: RedisBroker) -> list[str]:
