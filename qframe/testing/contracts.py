@@ -442,6 +442,8 @@ class StoreContract:
         store.save_many([(make_meta(meta.id, group=group), b"second")])
         assert store.get(meta.id) == b"second"
         assert (store.count_group(group), store.count_group(group, failures=True)) == (1, 0)
+        tally = store.tally()
+        assert (tally.successes, tally.failures) == (1, 0), "the failure it replaced is still counted"
 
     def test_a_failure_is_replaced_by_a_later_failure(self, store: Store) -> None:
         meta = make_meta(success=False)

@@ -25,6 +25,7 @@ from qframe.testing import (
     StoreContract,
     free_port,
     make_meta,
+    wait_until,
 )
 from qframe.testing.schedule_contract import ScheduleStoreFactory
 from qframe_redis import RedisBroker, RedisStore
@@ -224,6 +225,24 @@ def test_result_ttl_expires_results_and_their_indexes(
     assert store.get(meta.id) is None
     assert store.count_group(group, failures=True) == 0
     assert store.tally().successes == 0
+    store.purge()
+
+
+def test_a_result_saved_again_after_its_record_expired_leaves_nothing_in_its_old_indexes(
+    redis_url: str, key_prefix: str, cleanup: list[Any]
+) -> None:
+    # A save prunes at most 500 expired results first, the earliest expired first: saved
+    # again in reverse order, the last 100 still have index entries but no record when
+    # their new save comes, and it must drop those too, not take them for new ids.
+    store = RedisStore(redis_url, prefix=key_prefix, result_ttl=1.0)
+    cleanup.append(store)
+    metas = [make_meta(group="old", success=False) for _ in range(600)]
+    store.save_many([(meta, b"failed") for meta in metas])
+    last_record = f"{key_prefix}:{{results}}:r:{metas[-1].id}"
+    wait_until(lambda: not store.client.exists(last_record), timeout=10)
+    store.save_many([(make_meta(meta.id, group="new"), b"again") for meta in reversed(metas)])
+    assert store.count_group("old", failures=True) == 0
+    assert store.count_group("new") == 600
     store.purge()
 
 

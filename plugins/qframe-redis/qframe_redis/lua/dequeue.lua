@@ -28,6 +28,7 @@ local out = {0}
 local entries = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))
 if entries then
   local deadline = now + tonumber(ARGV[2])
+  local any_released = redis.call('EXISTS', KEYS[6]) == 1  -- usually not: one call instead of one per entry
   for position, entry in ipairs(entries) do
     local id, payload, malformed = string.sub(entry, 1, ID_LENGTH), nil, ''
     if #entry < ID_LENGTH then
@@ -46,7 +47,7 @@ if entries then
       if not payload then payload, malformed = '', 'message id with no payload' end
     end
     local token = redis.call('HINCRBY', KEYS[5], id, 1)
-    local released = tonumber(redis.call('HGET', KEYS[6], id) or '0')
+    local released = any_released and tonumber(redis.call('HGET', KEYS[6], id) or '0') or 0
     redis.call('ZADD', KEYS[2], deadline, id)
     out[#out + 1] = id
     out[#out + 1] = token

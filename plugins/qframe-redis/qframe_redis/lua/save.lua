@@ -17,11 +17,14 @@ for i = 5, #ARGV, 13 do
   -- The first success is final: a saved success is never replaced; a success that is
   -- not kept (save_limit < 0, unless it expires by itself) leaves the saved record as it is.
   local unkept = success and limit < 0 and own == 0
-  if redis.call('HGET', key, 'success') ~= '1' and not unkept then
+  local saved = redis.call('HGET', key, 'success')
+  -- Every saved result has its name in NAMES until drop(): a fresh id (the common case)
+  -- has nothing to drop, and skips drop's dozen calls.
+  if saved ~= '1' and not unkept and (saved or redis.call('HEXISTS', NAMES, id) == 1) then
     drop(id)
   end
   -- own = -1: the result expired before it reached the store; it replaces a failure with nothing.
-  if redis.call('EXISTS', key) == 0 and not unkept and own ~= -1 then
+  if saved ~= '1' and not unkept and own ~= -1 then
     redis.call('HSET', key, 'blob', ARGV[i + 1], 'name', ARGV[i + 2], 'func', ARGV[i + 3],
       'group', group, 'success', ARGV[i + 5], 'started', ARGV[i + 6], 'stopped', stopped,
       'attempts', ARGV[i + 8], 'cluster', ARGV[i + 9])
