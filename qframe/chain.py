@@ -55,7 +55,7 @@ class Chain:
             raise InvalidArgument("a chain needs at least one link")
         client = self.client or default_client()
         tasks = [self._task(client, link) for link in self.links]
-        rest = tuple(task.to_dict() for task in tasks[1:])
+        rest = tuple(task.to_message() for task in tasks[1:])
         client.enqueue(dataclasses.replace(tasks[0], chain=rest))
         return self.group
 

@@ -240,7 +240,7 @@ class Client:
 
     @staticmethod
     def _encode(codec: Codec, task: Task) -> bytes:
-        return codec.encode(task.to_dict(), timeout=task.timeout, max_attempts=task.max_attempts)
+        return codec.encode(task.to_message(), timeout=task.timeout, max_attempts=task.max_attempts)
 
     # -- results -------------------------------------------------------------------------
     def fetch(self, task_id: str, wait: float = 0.0) -> TaskResult | None:

@@ -6,7 +6,7 @@ import importlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from qframe.errors import TaskImportError
@@ -90,12 +90,33 @@ class Task:
         return self.name or humanize(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """The package as plain data (what the codec serializes); arguments are not copied."""
+        """The package as plain data, every field; arguments are not copied."""
         return {**vars(self), "args": list(self.args)}
+
+    def to_message(self) -> dict[str, Any]:
+        """The package as the codec sends it: :meth:`to_dict` without the fields at their defaults.
+
+        Most tasks set a few of the two dozen options, so a payload is about a third of
+        the full dict, and cheaper to decode in every worker; :meth:`from_dict` fills the
+        defaults back in.
+        """
+        data = {
+            "func": self.func,
+            "args": list(self.args),
+            "kwargs": self.kwargs,
+            "id": self.id,
+            "enqueued": self.enqueued,
+        }
+        values = vars(self)
+        for name, default in _OPTIONAL_FIELDS:
+            value = values[name]
+            if value != default:
+                data[name] = value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
-        """Rebuild a task from :meth:`to_dict` output."""
+        """Rebuild a task from :meth:`to_dict` or :meth:`to_message` output."""
         fields = {
             **data,
             "args": tuple(data["args"]),
@@ -103,6 +124,14 @@ class Task:
             "chain": tuple(data.get("chain", ())),
         }
         return cls(**fields)
+
+
+#: Every field of a task a message leaves out at its default, with that default.
+_OPTIONAL_FIELDS: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, f.default_factory() if callable(f.default_factory) else f.default)
+    for f in fields(Task)
+    if f.name not in ("func", "args", "kwargs", "id", "enqueued")
+)
 
 
 @dataclass

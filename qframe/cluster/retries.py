@@ -76,7 +76,7 @@ def _types(paths: tuple[str, ...]) -> tuple[type[BaseException], ...]:
 def as_retry(outcome: Outcome, codec: Codec, task: Task, attempt: int, delay: float) -> Outcome:
     """``outcome`` settled as a retry: acked, and the task enqueued again after ``delay`` s."""
     again = dataclasses.replace(task, retries=attempt)
-    payload = codec.encode(again.to_dict(), timeout=task.timeout, max_attempts=task.max_attempts)
+    payload = codec.encode(again.to_message(), timeout=task.timeout, max_attempts=task.max_attempts)
     return outcome._replace(settle="retry", payload=payload, delay=delay, follow=None, collate=None)
 
 
