@@ -45,8 +45,8 @@ class Monitor:
     def __init__(self) -> None:
         self.received: list[Outcome] = []
 
-    def send(self, outcomes: list[Outcome]) -> None:
-        self.received.extend(outcomes)
+    def send(self, outcomes: list[tuple[Any, ...]]) -> None:
+        self.received.extend(map(Outcome.unpack, outcomes))
 
 
 class Rig:

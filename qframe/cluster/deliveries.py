@@ -109,10 +109,26 @@ class Deliveries:
         """Deliveries waiting or at workers (call with :attr:`space` held)."""
         return len(self.waiting) + sum(len(slot.assigned) for slot in self.slots.values())
 
+    def refillable(self) -> bool:
+        """Whether a quarter of the capacity (at least one) is free (call with :attr:`space` held).
+
+        The fetcher waits for that much room, so a busy cluster claims in batches instead
+        of one message per finished task, and an idle one still fetches the moment one
+        delivery leaves.
+        """
+        capacity = self.capacity()
+        return capacity - self.occupied() >= max(1, capacity // 4)
+
+    def finish(self) -> None:
+        """A worker finished its running delivery (call with :attr:`space` held, it is popped)."""
+        self.finished += 1
+        if self.refillable():
+            self.space.notify()
+
     def room(self, bulk: int) -> int:
-        """Wait until there is room for more (or a stop); return how many to fetch, 0 at stop."""
+        """Wait until there is room for a batch (or a stop); return how many to fetch, 0 at stop."""
         with self.space:
-            while not self.stopping and self.occupied() >= self.capacity():
+            while not self.stopping and not self.refillable():
                 self.space.wait(0.5)
             return 0 if self.stopping else min(self.capacity() - self.occupied(), bulk)
 

@@ -61,8 +61,7 @@ class Dispatcher:
             slot.killed_for_timeout = None
             with self.deliveries.space:
                 slot.assigned.popleft()
-                self.deliveries.finished += 1
-                self.deliveries.space.notify()
+                self.deliveries.finish()
             if slot.assigned:
                 slot.assigned[0].started = time.monotonic()
             elif self.deliveries.stopping:
@@ -95,6 +94,8 @@ class Dispatcher:
         A worker holds the delivery it runs plus a few queued behind it (see
         :meth:`Deliveries.depth`), which saves a round trip per task; nothing is queued
         behind a slow task, and what was is taken back (:mod:`qframe.cluster.fairness`).
+        A worker is topped up once half its depth is left, not after every task, so a
+        busy worker gets one message per several tasks; an idle one gets work at once.
         """
         if self.deliveries.stopping:
             return
@@ -102,7 +103,7 @@ class Dispatcher:
         self.deliveries.measure()
         depth, now = self.deliveries.depth(), time.monotonic()
         for conn, slot in sorted(self.slots.items(), key=lambda item: len(item[1].assigned)):
-            if slot.retiring or slot.gone or not slot.pid or len(slot.assigned) >= depth:
+            if slot.retiring or slot.gone or not slot.pid or len(slot.assigned) > depth // 2:
                 continue
             if self.fairness.full(slot, now):
                 continue

@@ -77,9 +77,9 @@ class Monitor:
                     hub.unwatch(self.control)
                     continue
                 try:
-                    pending.extend(obj.recv())
+                    pending.extend(map(Outcome.unpack, obj.recv()))
                     while obj.poll():  # drain: the busier the cluster, the bigger the batch
-                        pending.extend(obj.recv())
+                        pending.extend(map(Outcome.unpack, obj.recv()))
                 except (EOFError, OSError):
                     hub.drop(obj)
             if self.unsaved.kept:  # the store is down: keep new outcomes and try it every RETRY s

@@ -62,7 +62,7 @@ class Outbox:
         try:
             if self.monitor is None:
                 self.monitor = self.connect()
-            send_plain(self.monitor, self.pending)
+            send_plain(self.monitor, [done.pack() for done in self.pending])
             self.pending = []
         except OSError:
             self.monitor = None  # the monitor is down or restarting; keep the outcomes for later

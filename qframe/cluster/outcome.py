@@ -43,6 +43,20 @@ class Outcome(NamedTuple):
     #: On a ``dead`` settle: the last failure's one-line error, kept with the dead letter.
     last_error: str = ""
 
+    def pack(self) -> tuple[Any, ...]:
+        """This outcome as plain tuples, for the channel to the monitor (:meth:`unpack` rebuilds it).
+
+        A named tuple pickles by reference to its class, which costs more than the rest of
+        an outcome together: 2.8 µs against 1.0 µs for plain tuples.
+        """
+        return (self.ack_id, self.settle, self.meta and tuple(self.meta), *self[3:])
+
+    @classmethod
+    def unpack(cls, data: tuple[Any, ...]) -> Outcome:
+        """The outcome :meth:`pack` made ``data`` of."""
+        meta = data[2]
+        return cls(data[0], data[1], meta and ResultMeta(*meta), *data[3:])
+
 
 def attempts_left(attempts: int, own_limit: int | None, config: Config) -> bool:
     """Whether a task delivered ``attempts`` times may be delivered again.

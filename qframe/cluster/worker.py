@@ -124,7 +124,7 @@ def report(context: Context, runtime: Runtime, monitor: Channel | None, result: 
         monitor = monitor or runtime.processes.connect(
             context.monitor_address, context.authkey, lambda: False, timeout=5
         )
-        send_plain(monitor, [result])
+        send_plain(monitor, [result.pack()])
         return monitor
     except OSError as exc:
         log.warning("could not report message %s to the monitor (it will run again): %s", result.ack_id, exc)
