@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -169,6 +170,58 @@ def test_done_frees_the_slot_and_counts(rig: Rig) -> None:
     [conn] = list(rig.deliveries.slots)
     rig.dispatcher.receive(conn)
     assert rig.deliveries.finished == 1 and not rig.deliveries.slots[conn].assigned
+
+
+def busy(deliveries: Deliveries, rate: float) -> None:
+    """Make ``deliveries`` measure ``rate`` tasks/s (it sizes depth and capacity)."""
+    deliveries.rate.rate, deliveries.rate.since = rate, time.monotonic() + 3600
+    deliveries.measure()
+
+
+def test_a_busy_worker_is_topped_up_once_half_its_depth_is_left_not_after_each_task(rig: Rig) -> None:
+    busy(rig.deliveries, 4000.0)  # 2,000 tasks/s a worker: it holds the running task and 16 more
+    for _ in range(40):
+        rig.enqueue()
+    rig.fetch()
+    worker = rig.worker(1)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 17
+    [conn] = list(rig.deliveries.slots)
+    for _ in range(8):  # 16 .. 9 left: no message
+        worker.send(("done",))
+        rig.dispatcher.receive(conn)
+        rig.dispatcher.hand_out()
+    assert not worker.poll(0.05), "topped up before half its depth was left"
+    worker.send(("done",))  # 8 left: one batch back to 17
+    rig.dispatcher.receive(conn)
+    rig.dispatcher.hand_out()
+    assert len(worker.recv()[1]) == 9
+
+
+def test_the_fetcher_waits_for_a_quarter_of_its_capacity_before_fetching_again(rig: Rig) -> None:
+    deliveries = rig.deliveries
+    busy(deliveries, 4000.0)
+    capacity = deliveries.capacity()
+    assert capacity == 2 * 17 + 100  # each worker's depth, and prefetch ready
+    for _ in range(capacity):
+        rig.enqueue()
+    rig.fetch()
+    rig.fetch()
+    assert len(deliveries.waiting) == capacity
+    fetched: list[int] = []
+    thread = threading.Thread(target=lambda: fetched.append(deliveries.room(1000)), daemon=True)
+    thread.start()
+    for _ in range(capacity // 4 - 1):  # one short of a quarter
+        with deliveries.space:
+            deliveries.waiting.popleft()
+            deliveries.finish()
+    thread.join(0.7)  # past room()'s own 0.5 s recheck
+    assert thread.is_alive(), "fetched before a quarter of the capacity was free"
+    with deliveries.space:
+        deliveries.waiting.popleft()
+        deliveries.finish()
+    thread.join(5)
+    assert fetched == [capacity // 4]
 
 
 def test_lease_keeper_renews_every_held_delivery(rig: Rig) -> None:
