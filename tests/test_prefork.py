@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qframe.builtin.prefork import PreforkManager
+from qframe.builtin.sockets import SocketHub, connect
 from qframe.config import Config
 from qframe.processes import ProcessManager
 from qframe.testing.processes import ProcessManagerContract
@@ -48,3 +51,25 @@ def test_fork_leaves_a_heap_the_application_froze_itself_frozen() -> None:
         child.join(30)  # type: ignore[attr-defined]
     finally:
         gc.unfreeze()
+
+
+def test_a_socket_channels_poll_sees_a_waiting_message_and_the_end_of_the_connection(tmp_path: Path) -> None:
+    hub = SocketHub(str(tmp_path / "hub.sock"), b"key")
+    try:
+        client = connect(str(tmp_path / "hub.sock"), b"key", lambda: False, timeout=5)
+        arrived: list[Any] = []
+        while not arrived:
+            arrived = hub.wait(5)[0]
+        [server] = arrived
+        assert not server.poll()
+        client.send(("done",))
+        client.send(("bye",))
+        assert server.poll(5) and server.recv() == ("done",)
+        assert server.poll() and server.recv() == ("bye",)
+        assert not server.poll()
+        client.close()
+        assert server.poll(), "the end of the connection is readable"
+        with pytest.raises(EOFError):
+            server.recv()
+    finally:
+        hub.close()

@@ -9,12 +9,33 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import selectors
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
+
+
+class SocketChannel(Connection):
+    """A connection whose ``poll()`` without a timeout is one ``poll(2)`` call.
+
+    ``Connection.poll`` builds a selector per call (2.3 µs against 0.3 µs); the pusher
+    and the monitor ask it after every message they read, to drain what is waiting.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(os.dup(connection.fileno()))
+        connection.close()
+        self._readable = select.poll()
+        self._readable.register(self.fileno(), select.POLLIN)
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        """Whether a message (or the end of the connection) is waiting, within ``timeout`` s."""
+        if timeout == 0.0 and not self.closed:
+            return bool(self._readable.poll(0))
+        return super().poll(timeout)
 
 
 class SocketHub:
@@ -35,7 +56,7 @@ class SocketHub:
     def _accept(self) -> None:
         while not self._closed:
             try:
-                connection = self.listener.accept()
+                connection = SocketChannel(self.listener.accept())
             except Exception:  # a client that fails the handshake, or the listener closing
                 continue
             self._arrivals.put(connection)
@@ -83,13 +104,15 @@ class SocketHub:
         self._selector.close()
 
 
-def connect(address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0) -> Connection:
+def connect(
+    address: str, authkey: bytes, give_up: Callable[[], bool], timeout: float = 60.0
+) -> SocketChannel:
     """Connect to a :class:`SocketHub`, retrying while it starts (or restarts) for up to ``timeout`` s."""
     deadline = time.monotonic() + timeout
     pause = 0.005
     while True:
         try:
-            return Client(address, "AF_UNIX", authkey=authkey)
+            return SocketChannel(Client(address, "AF_UNIX", authkey=authkey))
         except (FileNotFoundError, ConnectionRefusedError):
             if give_up() or time.monotonic() > deadline:
                 raise
