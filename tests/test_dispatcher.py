@@ -15,7 +15,7 @@ import pytest
 
 from qframe.brokers.base import Message
 from qframe.builtin.memory import MemoryBroker, MemoryStore, reset
-from qframe.cluster.deliveries import Deliveries, Delivery
+from qframe.cluster.deliveries import QUICK_COUNT, Deliveries, Delivery, RateMeter
 from qframe.cluster.dispatcher import Dispatcher
 from qframe.cluster.fetcher import Fetcher
 from qframe.cluster.leases import LeaseKeeper
@@ -438,3 +438,10 @@ def test_a_rejected_payload_fires_the_dead_lettered_hook_once_it_is_kept(rig: Ri
     [(queue, letter)] = hooks.letters
     assert queue == rig.broker.queue and letter.reason == "payload too short to carry a signature"
     assert [kept.message_id for kept in rig.broker.dead_letters()] == [letter.message_id]
+
+
+def test_the_rate_meter_measures_a_busy_start_within_tens_of_milliseconds() -> None:
+    busy, quiet = RateMeter(), RateMeter()
+    busy.since = quiet.since = time.monotonic() - 0.03  # 30 ms into the first window
+    assert busy.per_second(QUICK_COUNT) > 1000  # 50 tasks in 30 ms: about 1,700/s
+    assert quiet.per_second(QUICK_COUNT - 1) == 0.0  # too few to tell yet: the quarter second runs on
