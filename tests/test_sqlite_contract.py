@@ -128,3 +128,24 @@ def test_stores_opening_a_new_file_at_once_all_open(tmp_path: Path) -> None:
         for thread in threads:
             thread.join(60)
     assert failures == []
+
+
+def test_a_waiting_dequeue_claims_a_message_as_soon_as_another_connection_commits_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/wake.db"
+    consumer = SQLiteBroker(url, "q", poll=30.0)  # no poll-driven claim within the test
+    producer = SQLiteBroker(url, "q")
+    try:
+        claimed: list[float] = []
+        thread = threading.Thread(
+            target=lambda: consumer.dequeue(1, wait=10) and claimed.append(time.monotonic())
+        )
+        thread.start()
+        time.sleep(1.1)  # a backoff would now sleep about a second between claims
+        producer.enqueue(b"payload")
+        enqueued = time.monotonic()
+        thread.join(15)
+        assert claimed, "the message was not claimed within the wait"
+        assert claimed[0] - enqueued < 0.5, f"claimed {claimed[0] - enqueued:.3f} s after the commit"
+    finally:
+        consumer.close()
+        producer.close()

@@ -32,6 +32,12 @@ from qframe.stores.delays import DelayStore, HeldTask
 
 DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
+#: Seconds between two looks at ``PRAGMA data_version`` while waiting for another process's
+#: commit; a broker that claimed nothing for :data:`QUIET_AFTER` seconds looks every
+#: :data:`QUIET_CHECK` seconds.
+COMMIT_CHECK = 0.001
+QUIET_CHECK = 0.005
+QUIET_AFTER = 1.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS qframe_queue (
@@ -182,6 +188,24 @@ class Database:
         with self.write() as conn:
             conn.executemany(sql, rows)
 
+    def data_version(self) -> int:
+        """``PRAGMA data_version``: it changes once another connection committed to the file."""
+        return int(self.execute("PRAGMA data_version")[0][0])
+
+    def wait_for_commit(self, seen: int, timeout: float, pause: float = COMMIT_CHECK) -> None:
+        """Sleep until another connection commits after version ``seen``, at most ``timeout`` s.
+
+        A look at the version costs about 1.5 µs and takes no lock, so it is made every
+        ``pause`` seconds; the statement that waits (a claim, a result read) runs again
+        only when something changed, not on a backoff that lets a new task wait 50 ms.
+        """
+        deadline = time.monotonic() + timeout
+        while self.data_version() == seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(pause, left))
+
     def close(self) -> None:
         """Close the connection."""
         with self.lock:
@@ -238,6 +262,7 @@ class SQLiteBroker(Broker):
     ) -> None:
         super().__init__(url, queue, lease=lease, poll=poll, **options)
         self.db = Database(url)
+        self._claimed_at = time.monotonic()  # when a claim last found messages
 
     @classmethod
     def local_key_file(cls, url: str | None) -> Path:
@@ -292,16 +317,24 @@ class SQLiteBroker(Broker):
         ]
 
     def dequeue(self, count: int = 1, wait: float = 0.0) -> list[Message]:
-        """Claim up to ``count`` messages, polling with a short backoff for up to ``wait`` s."""
+        """Claim up to ``count`` messages, waiting up to ``wait`` s for one.
+
+        The claim runs again as soon as another process commits (an enqueue), and every
+        ``poll`` seconds for delayed messages coming due and leases running out.
+        """
         deadline = time.monotonic() + wait
-        pause = 0.001
         while True:
+            seen = self.db.data_version()
             messages = self._claim(count)
-            left = deadline - time.monotonic()
-            if messages or left <= 0:
+            now = time.monotonic()
+            if messages:
+                self._claimed_at = now
+            if messages or now >= deadline:
                 return messages
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, self.poll)
+            quiet = now - self._claimed_at > QUIET_AFTER
+            self.db.wait_for_commit(
+                seen, min(deadline - now, self.poll), QUIET_CHECK if quiet else COMMIT_CHECK
+            )
 
     def ack(self, ack_id: str) -> None:
         """Delete the message if this delivery still holds it."""
@@ -483,6 +516,17 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         sql = f"SELECT blob FROM qframe_results WHERE id = ? AND {LIVE}"
         rows = self.db.execute(sql, (task_id, time.time()))
         return rows[0][0] if rows else None
+
+    def wait(self, task_id: str, timeout: float) -> bytes | None:
+        """The blob of a result, looked up again whenever another process commits, up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.db.data_version()
+            blob = self.get(task_id)
+            left = deadline - time.monotonic()
+            if blob is not None or left <= 0:
+                return blob
+            self.db.wait_for_commit(seen, left)
 
     def get_by_name(self, name: str) -> bytes | None:
         """The blob of the most recently stopped result named ``name``."""
