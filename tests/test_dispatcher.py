@@ -78,6 +78,16 @@ class Rig:
         self.dispatcher.on_message(theirs, self.deliveries.slots[theirs], ("hello", pid, f"w{pid}"))
         return mine
 
+    def handed_to_one_worker(self, tasks: int) -> tuple[Any, Any]:
+        """Queue ``tasks`` tasks, connect one worker, hand out; return its end and the pusher's."""
+        for _ in range(tasks):
+            self.enqueue()
+        self.fetch()
+        worker = self.worker(1)
+        self.dispatcher.hand_out()
+        [conn] = list(self.deliveries.slots)
+        return worker, conn
+
     def failures(self) -> list[TaskResult]:
         self.outbox.flush()
         return [TaskResult.from_dict(self.codec.decode(o.blob)) for o in self.monitor.received if o.blob]
@@ -180,13 +190,8 @@ def busy(deliveries: Deliveries, rate: float) -> None:
 
 def test_a_busy_worker_is_topped_up_once_half_its_depth_is_left_not_after_each_task(rig: Rig) -> None:
     busy(rig.deliveries, 4000.0)  # 2,000 tasks/s a worker: it holds the running task and 16 more
-    for _ in range(40):
-        rig.enqueue()
-    rig.fetch()
-    worker = rig.worker(1)
-    rig.dispatcher.hand_out()
+    worker, conn = rig.handed_to_one_worker(40)
     assert len(worker.recv()[1]) == 17
-    [conn] = list(rig.deliveries.slots)
     for _ in range(8):  # 16 .. 9 left: no message
         worker.send(("done",))
         rig.dispatcher.receive(conn)
@@ -342,12 +347,8 @@ def test_a_delivery_the_worker_already_started_stays_with_it(rig: Rig) -> None:
 
 
 def test_nothing_is_queued_behind_a_slow_task(rig: Rig) -> None:
-    rig.enqueue()
-    rig.fetch()
-    worker = rig.worker(1)
-    rig.dispatcher.hand_out()
+    worker, conn = rig.handed_to_one_worker(1)
     assert len(worker.recv()[1]) == 1
-    [conn] = list(rig.deliveries.slots)
     slow_down(rig, conn)
     rig.enqueue()
     rig.fetch()
