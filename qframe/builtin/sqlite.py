@@ -33,8 +33,8 @@ from qframe.stores.delays import DelayStore, HeldTask
 DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
 #: Seconds between two looks at ``PRAGMA data_version`` while waiting for another process's
-#: commit; a broker that claimed nothing for :data:`QUIET_AFTER` seconds looks every
-#: :data:`QUIET_CHECK` seconds.
+#: commit; a broker that claimed nothing, or a result wait that got nothing, for
+#: :data:`QUIET_AFTER` seconds looks every :data:`QUIET_CHECK` seconds.
 COMMIT_CHECK = 0.001
 QUIET_CHECK = 0.005
 QUIET_AFTER = 1.0
@@ -518,15 +518,20 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         return rows[0][0] if rows else None
 
     def wait(self, task_id: str, timeout: float) -> bytes | None:
-        """The blob of a result, looked up again whenever another process commits, up to ``timeout`` s."""
-        deadline = time.monotonic() + timeout
+        """The blob of a result, looked up again whenever another process commits, up to ``timeout`` s.
+
+        The file is looked at every millisecond for the first second, then every 5 ms.
+        """
+        began = time.monotonic()
+        deadline = began + timeout
         while True:
             seen = self.db.data_version()
             blob = self.get(task_id)
-            left = deadline - time.monotonic()
-            if blob is not None or left <= 0:
+            now = time.monotonic()
+            if blob is not None or now >= deadline:
                 return blob
-            self.db.wait_for_commit(seen, left)
+            pause = QUIET_CHECK if now - began > QUIET_AFTER else COMMIT_CHECK
+            self.db.wait_for_commit(seen, min(deadline - now, QUIET_AFTER), pause)
 
     def get_by_name(self, name: str) -> bytes | None:
         """The blob of the most recently stopped result named ``name``."""
