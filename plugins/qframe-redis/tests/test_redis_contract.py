@@ -114,27 +114,35 @@ def test_blocking_dequeue_notices_an_expired_lease(
     assert time.monotonic() - start < 1.5
 
 
+#: What a new connection sends before its first command (not counted by :func:`sent_commands`).
+HANDSHAKE = frozenset({"HELLO", "CLIENT", "AUTH", "SELECT"})
+
+
 @contextlib.contextmanager
 def sent_commands() -> Iterator[list[str]]:
     """Record the name of every command this thread sends (one entry per round trip).
 
-    Commands are counted where every connection packs them, so the pool's path and the
-    direct line (:mod:`qframe_redis.direct`) are both seen; pipelines are not counted.
+    Commands are counted where every connection writes them, so the pool's path and the
+    direct line (:mod:`qframe_redis.direct`) are both seen; a pipeline counts once, by
+    its first command.
     """
     sent: list[str] = []
-    original = AbstractConnection.pack_command
+    original = AbstractConnection.send_packed_command
     thread = threading.get_ident()
 
-    def counted(self: AbstractConnection, *args: Any) -> Any:
+    def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
         if threading.get_ident() == thread:
-            sent.append(str(args[0]).upper())
-        return original(self, *args)
+            packed = command if isinstance(command, bytes) else b"".join(command)
+            name = packed.split(b"\r\n")[2].decode().upper()  # *<count>, $<length>, <name>
+            if name not in HANDSHAKE:
+                sent.append(name)
+        original(self, command, check_health)
 
-    AbstractConnection.pack_command = counted  # type: ignore[method-assign]
+    AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
     try:
         yield sent
     finally:
-        AbstractConnection.pack_command = original  # type: ignore[method-assign]
+        AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
 
 
 def test_blocking_dequeue_does_not_busy_poll(broker: RedisBroker) -> None:

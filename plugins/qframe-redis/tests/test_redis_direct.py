@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.connection import Connection
 
 from qframe.testing import RedisServer
 from qframe_redis import RedisBroker, RedisStore
-from qframe_redis.direct import DirectLine
+from qframe_redis.direct import DirectLine, pack
 
 
 def test_an_enqueue_after_the_server_restarted_goes_through_on_a_new_connection(
@@ -113,3 +114,11 @@ def test_an_error_reply_on_the_line_is_raised_as_redis_py_raises_it(
     else:
         raise AssertionError("an error reply was swallowed")
     assert line.call(lambda: "fallback", "PING") in (b"PONG", "PONG", True)
+
+
+def test_the_direct_packer_writes_what_redis_py_writes_or_leaves_the_command_to_it() -> None:
+    command = ("EVALSHA", "a" * 40, 2, "k1", b"k2", b"\x00\xff blob", "naïve", 3.5, -7, 1796146181.76154, "")
+    assert pack(*command) == b"".join(Connection().pack_command(*command))
+    assert pack("SET", "flag", True) is None  # redis-py refuses a bool with its own DataError
+    assert pack("CONFIG GET", "maxmemory") is None  # redis-py splits the name in two
+    assert pack("SET", "k", bytearray(b"v")) is None
