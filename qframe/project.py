@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qframe.builtin.sqlite import DEFAULT_PATH
 from qframe.drivers import load
 from qframe.errors import ConfigError
 from qframe.typos import warn_once
@@ -26,6 +25,9 @@ if TYPE_CHECKING:
 #: The options whose relative ``sqlite:///`` URLs are files beside the config file.
 URL_OPTIONS = ("broker_url", "store_url")
 _RELATIVE_SQLITE = "sqlite:///"
+#: The embedded default's file, in the project directory (kept here, not in the SQLite
+#: driver, so that loading a configuration does not import ``sqlite3`` for other brokers).
+DEFAULT_PATH = "qframe.db"
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,14 @@ def test_footprint_meter_imports_psutil_when_it_measures() -> None:
         "FootprintMeter().measure([os.getpid()])"
     )
     assert "psutil" in loaded
+
+
+def test_a_cluster_on_another_broker_does_not_import_sqlite3() -> None:
+    loaded = modules_after(
+        "import qframe, qframe.cli, qframe.commands.cluster, qframe.builtin.prefork\n"
+        "import qframe.cluster.cluster, qframe.cluster.worker, qframe.cluster.sentinel\n"
+        "config = qframe.load_config(environ={'QFRAME_BROKER': 'memory', 'QFRAME_SECRET_KEY': 'k'})\n"
+        "qframe.Client(config).async_task('math.floor', 1.5)"
+    )
+    assert "qframe.project" in loaded
+    assert not {"sqlite3", "qframe.builtin.sqlite"} & loaded

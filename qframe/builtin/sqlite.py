@@ -18,6 +18,7 @@ from typing import Any
 
 from qframe.brokers.base import Broker, Message
 from qframe.errors import BrokerError, QFrameError, StoreError
+from qframe.project import DEFAULT_PATH
 from qframe.schedulers.base import DEFAULT_KEEP, ScheduleStore
 from qframe.stores.base import (
     SAVE_LIMIT_PER,
@@ -30,7 +31,6 @@ from qframe.stores.base import (
 )
 from qframe.stores.delays import DelayStore, HeldTask
 
-DEFAULT_PATH = "qframe.db"
 BUSY_TIMEOUT = 30.0
 #: Seconds between two looks at ``PRAGMA data_version`` while waiting for another process's
 #: commit; a broker that claimed nothing, or a result wait that got nothing, for
