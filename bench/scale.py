@@ -83,7 +83,7 @@ from common import (  # noqa: E402
 from servers import ServerUnavailable, moto_server, postgres_bin, postgres_server, secantus_server  # noqa: E402
 
 import qframe  # noqa: E402
-from qframe.drivers import make_store  # noqa: E402
+from qframe.drivers import make_broker, make_store  # noqa: E402
 from qframe.serialize import result_codec  # noqa: E402
 from qframe.stores.base import ResultMeta  # noqa: E402
 from qframe.task import TaskResult  # noqa: E402
@@ -348,8 +348,9 @@ class SqsBackend(Backend):
     """qframe-sqs on moto's server: a queue per database, results in qframe's SQLite store.
 
     SQS keeps no results, so (as in the harness's sqs mode) the store is ``sqlite``, one
-    file per database in the work directory. Emptying a database deletes its queue (the
-    broker creates it again on first use) and the store's files.
+    file per database in the work directory. Emptying a database deletes its queue and has
+    the broker create it again at once (moto allows one PurgeQueue a minute; the URL stays
+    the same, so a producer that stays open keeps working), and removes the store's files.
     """
 
     name = "sqs"
@@ -398,6 +399,11 @@ class SqsBackend(Backend):
                 raise
         else:
             self.sqs.delete_queue(QueueUrl=queue_url)
+        broker = make_broker(qframe.load_config(environ=self.env(db), cwd=TASKS_DIR))
+        try:
+            broker.ping()  # creates the queue with the attributes the broker gives it
+        finally:
+            broker.close()
         path = self.store_path(db)
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
