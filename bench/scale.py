@@ -1,14 +1,22 @@
-"""qframe on Redis or SQLite: does the cost grow with the work? Backlog, results, memory, start-up.
+"""qframe on one broker: does the cost grow with the work? Backlog, results, memory, start-up.
 
-Needs qframe, qframe-redis, psutil and ``redis-server`` (no peers)::
+Needs qframe, psutil and the broker's plugin and server (no peers): qframe-redis and
+``redis-server`` (the default); nothing more for ``--broker sqlite``; qframe-sqs and
+moto[server] for ``sqs``; qframe-mongo and secantusdb for ``mongo``; qframe-django,
+Django, psycopg and PostgreSQL's binaries for ``orm``::
 
     python bench/scale.py                                # defaults, about 1.5 minutes on 2 cores
     python bench/scale.py --broker sqlite --only backlog,lookup,budget   # the embedded default
     python bench/scale.py --results 1000000 --drift-tasks 200000
     python bench/scale.py --only backlog,lookup --backlog 20000 --results 20000   # quick
+    python bench/scale.py --broker sqs --only backlog    # moto_server: about 3.5 minutes
+    python bench/scale.py --broker mongo --only backlog,lookup   # SecantusDB: about 3 minutes
+    python bench/scale.py --broker orm --only backlog,lookup     # PostgreSQL: about 2.5 minutes
 
 Every number is printed next to its baseline from the same run, against one throw-away
-``redis-server`` (free loopback port, ``--save '' --appendonly no``, killed at exit):
+server started for the run and killed at exit (its process group), whatever happens:
+``redis-server`` (free loopback port, ``--save '' --appendonly no``), moto_server,
+SecantusDB or PostgreSQL (bench/servers.py); SQLite needs none.
 
 * **enqueue**: ``async_tasks`` of ``--bulk`` tasks in one call vs ``async_task`` one call
   per task, tasks/s, no cluster running.
@@ -22,11 +30,17 @@ Every number is printed next to its baseline from the same run, against one thro
   results stored vs ``--results``; the store is filled through its driver, no task runs.
 * **drift**: RSS of every cluster process after 10% and at 100% of ``--drift-tasks``
   tasks, with ``QFRAME_RECYCLE=0`` so workers are never replaced.
-* **budget**: CPU microseconds per task of each cluster process (and of ``redis-server``)
-  while ``--budget-tasks`` queued tasks drain.
+* **budget**: CPU microseconds per task of each cluster process (and of ``redis-server``,
+  moto_server or secantusd-py; not PostgreSQL's backends) while ``--budget-tasks`` queued
+  tasks drain.
 
-``--broker sqlite`` runs the same measurements on the embedded SQLite broker and store,
-one file per database in the work directory (``redis-server`` still starts, unused).
+``--broker sqlite``: the embedded SQLite broker and store, one file per database in the
+work directory. ``sqs``: qframe-sqs on moto_server, one queue per database, results in
+qframe's SQLite store (SQS keeps none, so ``lookup`` is skipped). ``mongo``: qframe-mongo
+and its mongo store on SecantusDB, one database each. ``orm``: qframe-django's orm broker
+and store on PostgreSQL, one database each, clusters started as ``python -m django
+qcluster``. Sizes left out default per broker (``--help``; the tables say which): moto's
+and SecantusDB's calls cost more the more they hold.
 
 Each measurement has a hard time limit and stops everything it started, whatever happens.
 See ``bench/README.md``.
