@@ -1,14 +1,22 @@
-"""qframe on Redis or SQLite: does the cost grow with the work? Backlog, results, memory, start-up.
+"""qframe on one broker: does the cost grow with the work? Backlog, results, memory, start-up.
 
-Needs qframe, qframe-redis, psutil and ``redis-server`` (no peers)::
+Needs qframe, psutil and the broker's plugin and server (no peers): qframe-redis and
+``redis-server`` (the default); nothing more for ``--broker sqlite``; qframe-sqs and
+moto[server] for ``sqs``; qframe-mongo and secantusdb for ``mongo``; qframe-django,
+Django, psycopg and PostgreSQL's binaries for ``orm``::
 
     python bench/scale.py                                # defaults, about 1.5 minutes on 2 cores
     python bench/scale.py --broker sqlite --only backlog,lookup,budget   # the embedded default
     python bench/scale.py --results 1000000 --drift-tasks 200000
     python bench/scale.py --only backlog,lookup --backlog 20000 --results 20000   # quick
+    python bench/scale.py --broker sqs --only backlog    # moto_server: about 3.5 minutes
+    python bench/scale.py --broker mongo --only backlog,lookup   # SecantusDB: about 3 minutes
+    python bench/scale.py --broker orm --only backlog,lookup     # PostgreSQL: about 2.5 minutes
 
 Every number is printed next to its baseline from the same run, against one throw-away
-``redis-server`` (free loopback port, ``--save '' --appendonly no``, killed at exit):
+server started for the run and killed at exit (its process group), whatever happens:
+``redis-server`` (free loopback port, ``--save '' --appendonly no``), moto_server,
+SecantusDB or PostgreSQL (bench/servers.py); SQLite needs none.
 
 * **enqueue**: ``async_tasks`` of ``--bulk`` tasks in one call vs ``async_task`` one call
   per task, tasks/s, no cluster running.
@@ -22,11 +30,17 @@ Every number is printed next to its baseline from the same run, against one thro
   results stored vs ``--results``; the store is filled through its driver, no task runs.
 * **drift**: RSS of every cluster process after 10% and at 100% of ``--drift-tasks``
   tasks, with ``QFRAME_RECYCLE=0`` so workers are never replaced.
-* **budget**: CPU microseconds per task of each cluster process (and of ``redis-server``)
-  while ``--budget-tasks`` queued tasks drain.
+* **budget**: CPU microseconds per task of each cluster process (and of ``redis-server``,
+  moto_server or secantusd-py; not PostgreSQL's backends) while ``--budget-tasks`` queued
+  tasks drain.
 
-``--broker sqlite`` runs the same measurements on the embedded SQLite broker and store,
-one file per database in the work directory (``redis-server`` still starts, unused).
+``--broker sqlite``: the embedded SQLite broker and store, one file per database in the
+work directory. ``sqs``: qframe-sqs on moto_server, one queue per database, results in
+qframe's SQLite store (SQS keeps none, so ``lookup`` is skipped). ``mongo``: qframe-mongo
+and its mongo store on SecantusDB, one database each. ``orm``: qframe-django's orm broker
+and store on PostgreSQL, one database each, clusters started as ``python -m django
+qcluster``. Sizes left out default per broker (``--help``; the tables say which): moto's
+and SecantusDB's calls cost more the more they hold.
 
 Each measurement has a hard time limit and stops everything it started, whatever happens.
 See ``bench/README.md``.
@@ -44,6 +58,7 @@ import random
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -53,9 +68,11 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
@@ -77,9 +94,10 @@ from common import (  # noqa: E402
     stop_groups,
     tail,
 )
+from servers import ServerUnavailable, moto_server, postgres_bin, postgres_server, secantus_server  # noqa: E402
 
 import qframe  # noqa: E402
-from qframe.drivers import make_store  # noqa: E402
+from qframe.drivers import make_broker, make_store  # noqa: E402
 from qframe.serialize import result_codec  # noqa: E402
 from qframe.stores.base import ResultMeta  # noqa: E402
 from qframe.task import TaskResult  # noqa: E402
@@ -174,17 +192,20 @@ def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 # --------------------------------------------------------------------------- settings
 
 
-def qframe_env(address: RedisAddress, workers: int, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
-    """The ``QFRAME_*`` settings shared by a cluster and its producer."""
+def base_env(workers: int, **extra: str) -> dict[str, str]:
+    """The ``QFRAME_*`` settings every broker's cluster and producer share."""
     return {
-        "QFRAME_BROKER": "redis",
-        "QFRAME_BROKER_URL": address.url(db),
         "QFRAME_SECRET_KEY": SECRET,
         "QFRAME_PLUGINS": "",
         "QFRAME_WORKERS": str(workers),
         "QFRAME_NAME": QUEUE,
         **extra,
     }
+
+
+def qframe_env(address: RedisAddress, workers: int, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+    """The ``QFRAME_*`` settings shared by a cluster and its producer on Redis."""
+    return {"QFRAME_BROKER": "redis", "QFRAME_BROKER_URL": address.url(db), **base_env(workers, **extra)}
 
 
 def make_client(env: dict[str, str]) -> qframe.Client:
@@ -198,6 +219,426 @@ def enqueue_bulk(client: qframe.Client, start: int, count: int) -> float:
     began = time.perf_counter()
     client.async_tasks(TASK, arguments)
     return time.perf_counter() - began
+
+
+# --------------------------------------------------------------------------- brokers
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Slowest believable rates of one broker, per second: the time limits are built from them."""
+
+    enqueue: float  # tasks queued by async_tasks
+    drain: float  # tasks a cluster finishes
+    fill: float  # results saved through the store driver
+    lookup: float  # result() calls
+
+
+def listening_process(port: int) -> psutil.Process | None:
+    """The process listening on TCP ``port`` of this host (None when psutil cannot tell)."""
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return psutil.Process(conn.pid)
+    return None
+
+
+class Backend:
+    """One ``--broker``: its settings, how a database is emptied, how a cluster is started.
+
+    ``db`` numbers one isolated data set on the broker's server (a Redis database, a file,
+    a queue, a Mongo or PostgreSQL database): clusters run on :data:`CLUSTER_DB`, the
+    lookup's two stores are :data:`SMALL_DB` and :data:`BIG_DB`.
+    """
+
+    name = ""
+    pace = Pace(enqueue=2_000, drain=250, fill=4_000, lookup=200)
+    #: Seconds between two success counts while a cluster drains (each count is a store call).
+    poll_pause = 0.005
+
+    def __init__(self, workers: int, workdir: Path) -> None:
+        self.workers = workers
+        self.workdir = workdir
+
+    def describe(self) -> str:
+        """What the benchmark runs on, for the first line."""
+        raise NotImplementedError
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        """The settings of a cluster and its producer on database ``db``."""
+        raise NotImplementedError
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        """Empty database ``db`` (no cluster runs on it meanwhile)."""
+        raise NotImplementedError
+
+    def cluster_argv(self) -> list[str]:
+        """The cluster's command line (its settings come from :meth:`env`)."""
+        return [sys.executable, "-m", "qframe", "cluster"]
+
+    def server_processes(self) -> list[tuple[str, psutil.Process]]:
+        """The broker's server processes whose CPU the budget counts."""
+        return []
+
+    def server_note(self) -> str:
+        """What the budget says about the server's CPU."""
+        return ""
+
+    def used_memory(self) -> str:
+        """How much the broker's server holds, or ``?``."""
+        return "?"
+
+    def skip(self, measurement: str) -> str | None:
+        """Why ``measurement`` does not apply to this broker (None: it does)."""
+        return None
+
+    def close(self) -> None:
+        """Release the producer's admin connections."""
+
+
+class RedisBackend(Backend):
+    """qframe-redis: database ``db`` of one throw-away ``redis-server``."""
+
+    name = "redis"
+
+    def __init__(self, workers: int, workdir: Path, address: RedisAddress) -> None:
+        super().__init__(workers, workdir)
+        self.address = address
+
+    def describe(self) -> str:
+        return f"redis-server {redis_version(self.address)} at {self.address.host}:{self.address.port}"
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        return qframe_env(self.address, self.workers, db, **extra)
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        redis_command(self.address, ("SELECT", db), ("FLUSHDB",), timeout=timeout)
+
+    def server_processes(self) -> list[tuple[str, psutil.Process]]:
+        return [("redis-server", psutil.Process(server_pid(self.address)))]
+
+    def used_memory(self) -> str:
+        with contextlib.suppress(OSError, RuntimeError):
+            info = redis_command(self.address, ("INFO", "memory"))[0].decode(errors="replace")
+            for line in info.splitlines():
+                if line.startswith("used_memory_human:"):
+                    return line.split(":", 1)[1].strip()
+        return "?"
+
+
+class SqliteBackend(Backend):
+    """The embedded SQLite broker and store: one file per database in the work directory."""
+
+    name = "sqlite"
+
+    def describe(self) -> str:
+        return f"the embedded SQLite broker (SQLite {sqlite3.sqlite_version}, files in {self.workdir})"
+
+    def path(self, db: int) -> Path:
+        return self.workdir / f"db{db}.sqlite3"
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        url = f"sqlite:///{self.path(db)}"
+        return {"QFRAME_BROKER": "sqlite", "QFRAME_BROKER_URL": url, **base_env(self.workers, **extra)}
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            self.path(db).with_name(self.path(db).name + suffix).unlink(missing_ok=True)
+
+    def used_memory(self) -> str:
+        size = sum(path.stat().st_size for path in self.workdir.glob("db*.sqlite3*"))
+        return f"{size / MIB:.1f} MiB on disk"
+
+
+#: Dummy credentials and region for moto's endpoint (bench/adapters/sqs.py uses the same).
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class SqsBackend(Backend):
+    """qframe-sqs on moto's server: a queue per database, results in qframe's SQLite store.
+
+    SQS keeps no results, so (as in the harness's sqs mode) the store is ``sqlite``, one
+    file per database in the work directory. Emptying a database deletes its queue and has
+    the broker create it again at once (moto allows one PurgeQueue a minute; the URL stays
+    the same, so a producer that stays open keeps working), and removes the store's files.
+    """
+
+    name = "sqs"
+    pace = Pace(enqueue=100, drain=20, fill=1_000, lookup=50)
+    poll_pause = 0.02
+
+    def __init__(self, workers: int, workdir: Path, url: str) -> None:
+        super().__init__(workers, workdir)
+        self.url = url
+        os.environ.update(AWS_ENV)  # boto3 in this process (the producer) reads them
+        import boto3
+
+        self.sqs: Any = boto3.client(
+            "sqs", endpoint_url=url, region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return f"moto_server {package_version('moto')} at {self.url} (results in SQLite files)"
+
+    def queue(self, db: int) -> str:
+        return QUEUE if db == CLUSTER_DB else f"{QUEUE}-{db}"
+
+    def store_path(self, db: int) -> Path:
+        return self.workdir / f"sqs-results-{db}.sqlite3"
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        return {
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL_SQS": self.url,
+            "QFRAME_BROKER": "sqs",
+            "QFRAME_BROKER_URL": f"sqs://?region={AWS_ENV['AWS_DEFAULT_REGION']}&endpoint_url={self.url}",
+            "QFRAME_STORE": "sqlite",
+            "QFRAME_STORE_URL": f"sqlite:///{self.store_path(db)}",
+            **base_env(self.workers, QFRAME_NAME=self.queue(db), **extra),
+        }
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            queue_url = self.sqs.get_queue_url(QueueName=self.queue(db))["QueueUrl"]
+        except ClientError as exc:
+            if "NonExistentQueue" not in str(exc) and "QueueDoesNotExist" not in str(exc):
+                raise
+        else:
+            self.sqs.delete_queue(QueueUrl=queue_url)
+        broker = make_broker(qframe.load_config(environ=self.env(db), cwd=TASKS_DIR))
+        try:
+            broker.ping()  # creates the queue with the attributes the broker gives it
+        finally:
+            broker.close()
+        path = self.store_path(db)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+    def server_processes(self) -> list[tuple[str, psutil.Process]]:
+        found = listening_process(urlsplit(self.url).port or 0)
+        return [("moto_server", found)] if found else []
+
+    def server_note(self) -> str:
+        return "moto_server is the process listening on its port; the results go to SQLite files (no server)"
+
+    def skip(self, measurement: str) -> str | None:
+        if measurement == "lookup":
+            return (
+                "SQS keeps no results: qframe-sqs needs a store of another driver (SQLite here, as in "
+                "the harness), so result() is SQLite's, which --broker sqlite measures"
+            )
+        return None
+
+    def close(self) -> None:
+        self.sqs.close()
+
+
+class MongoBackend(Backend):
+    """qframe-mongo on SecantusDB: a Mongo database per ``db``, its Mongo store beside the broker."""
+
+    name = "mongo"
+    pace = Pace(enqueue=100, drain=2, fill=100, lookup=20)
+    #: A success count is an aggregation over every result, O(results) on SecantusDB, which
+    #: shares the 2 cores with the cluster: counted 5 times a second, not 200.
+    poll_pause = 0.2
+
+    def __init__(self, workers: int, workdir: Path, url: str) -> None:
+        super().__init__(workers, workdir)
+        self.url = url
+        import pymongo
+
+        self.admin: Any = pymongo.MongoClient(url, serverSelectionTimeoutMS=5_000)
+
+    def describe(self) -> str:
+        version = package_version("secantusdb")
+        return f"SecantusDB {version} at {self.url} (Mongo wire; results in its mongo store)"
+
+    def database(self, db: int) -> str:
+        return f"qframe_scale_{db}"
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        url = f"{self.url}/{self.database(db)}"  # the store follows the broker (the plugin's default)
+        return {"QFRAME_BROKER": "mongo", "QFRAME_BROKER_URL": url, **base_env(self.workers, **extra)}
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        self.admin.drop_database(self.database(db))
+
+    def server_processes(self) -> list[tuple[str, psutil.Process]]:
+        found = listening_process(urlsplit(self.url).port or 0)
+        return [("secantusd-py", found)] if found else []
+
+    def server_note(self) -> str:
+        return "secantusd-py is the process listening on its port"
+
+    def used_memory(self) -> str:
+        counts = []
+        with contextlib.suppress(Exception):
+            for db in (SMALL_DB, BIG_DB):
+                counts.append(
+                    f"{self.admin[self.database(db)]['qframe.results'].estimated_document_count():,}"
+                )
+        return f"results documents {' / '.join(counts)}" if counts else "?"
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+class OrmBackend(Backend):
+    """qframe-django's ``orm`` broker and store on PostgreSQL: a database per ``db``.
+
+    Clusters run as the harness runs them: ``python -m django qcluster`` with
+    ``DJANGO_SETTINGS_MODULE=qframe_django_settings`` (bench/tasks/) on ``BENCH_PG_URL``.
+    This process (the producer) configures Django from the same module, with one database
+    alias per ``db`` (``default`` is the clusters'), so ``QFRAME_BROKER_URL`` is the alias.
+    The three databases are created and migrated here, and emptied with ``TRUNCATE``.
+    """
+
+    name = "orm"
+    pace = Pace(enqueue=1_000, drain=50, fill=1_000, lookup=100)
+    poll_pause = 0.01
+
+    def __init__(self, workers: int, workdir: Path, url: str) -> None:
+        super().__init__(workers, workdir)
+        self.url = url
+        import django
+        import psycopg
+        from django.conf import settings
+        from django.core.management import call_command
+
+        if str(TASKS_DIR) not in sys.path:
+            sys.path.insert(0, str(TASKS_DIR))
+        os.environ["BENCH_PG_URL"] = self.database_url(CLUSTER_DB)  # read when the module is imported
+        try:
+            import qframe_django_settings as base
+        finally:
+            os.environ.pop("BENCH_PG_URL", None)
+        values = {key: getattr(base, key) for key in dir(base) if key.isupper()}
+        template = base.DATABASES["default"]
+        values["DATABASES"] = {
+            self.alias(db): {**template, "NAME": self.database(db)} for db in (CLUSTER_DB, SMALL_DB, BIG_DB)
+        }
+        settings.configure(**values)
+        django.setup()
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+            for db in (CLUSTER_DB, SMALL_DB, BIG_DB):
+                connection.execute(f'CREATE DATABASE "{self.database(db)}"')
+        for db in (CLUSTER_DB, SMALL_DB, BIG_DB):
+            call_command("migrate", database=self.alias(db), verbosity=0, interactive=False)
+
+    def describe(self) -> str:
+        binaries = postgres_bin()
+        return (
+            f"PostgreSQL {binaries.parent.name if binaries else '?'} at {self.url} "
+            f"(qframe-django {package_version('qframe-django')}, Django {package_version('django')})"
+        )
+
+    def database(self, db: int) -> str:
+        return f"qframe_scale_{db}"
+
+    def database_url(self, db: int) -> str:
+        return f"{self.url.rsplit('/', 1)[0]}/{self.database(db)}"
+
+    def alias(self, db: int) -> str:
+        return "default" if db == CLUSTER_DB else self.database(db)
+
+    def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
+        path = [str(TASKS_DIR), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+        return {
+            "DJANGO_SETTINGS_MODULE": "qframe_django_settings",
+            "BENCH_PG_URL": self.database_url(db),
+            "PYTHONPATH": os.pathsep.join(path),
+            "QFRAME_BROKER": "orm",
+            "QFRAME_BROKER_URL": self.alias(db),  # the store follows the broker: orm on the same alias
+            **base_env(self.workers, **extra),
+        }
+
+    def cluster_argv(self) -> list[str]:
+        """``django-admin qcluster`` (what ``manage.py qcluster`` runs), as the harness starts it."""
+        return [sys.executable, "-m", "django", "qcluster", "--name", QUEUE, "--workers", str(self.workers)]
+
+    def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
+        from django.apps import apps
+        from django.db import connections
+
+        connection = connections[self.alias(db)]
+        tables = [model._meta.db_table for model in apps.get_app_config("qframe_django").get_models()]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+            cursor.execute(
+                f"TRUNCATE {', '.join(connection.ops.quote_name(t) for t in tables)} RESTART IDENTITY"
+            )
+            cursor.execute("SET statement_timeout = 0")
+
+    def server_note(self) -> str:
+        return "PostgreSQL's processes (one backend per connection) are not counted"
+
+    def used_memory(self) -> str:
+        from django.db import connections
+
+        sizes = []
+        with contextlib.suppress(Exception):
+            for db in (SMALL_DB, BIG_DB):
+                with connections[self.alias(db)].cursor() as cursor:
+                    cursor.execute("SELECT pg_database_size(current_database())")
+                    sizes.append(f"{cursor.fetchone()[0] / MIB:,.1f}")
+        return f"databases of {' / '.join(sizes)} MiB" if sizes else "?"
+
+    def close(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def package_version(name: str) -> str:
+    """The installed version of distribution ``name``, or ``?``."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+#: The server each broker needs (started once per run), by ``--broker``.
+SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
+    "sqs": moto_server,
+    "mongo": secantus_server,
+    "orm": postgres_server,
+}
+
+
+@contextlib.contextmanager
+def backend_for(broker: str, workers: int, workdir: Path) -> Iterator[Backend]:
+    """Start the server ``broker`` needs (if any) for the block; always stop it.
+
+    A server that cannot start raises :class:`ServerUnavailable` (one line says why).
+    """
+    if broker == "sqlite":
+        yield SqliteBackend(workers, workdir)
+        return
+    if broker == "redis":
+        with redis_server() as address:
+            yield RedisBackend(workers, workdir, address)
+        return
+    with contextlib.ExitStack() as stack:
+        with shielded():  # a SIGTERM while the server starts waits until it is tracked
+            url = stack.enter_context(SERVERS[broker]())
+        classes: dict[str, Callable[[int, Path, str], Backend]] = {
+            "sqs": SqsBackend, "mongo": MongoBackend, "orm": OrmBackend,
+        }  # fmt: skip
+        backend = classes[broker](workers, workdir, url)
+        stack.callback(backend.close)
+        try:
+            yield backend
+        finally:
+            with shielded():
+                stack.close()
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -229,7 +670,8 @@ class ClusterProcess:
     Leaving the ``with`` block stops the cluster: SIGTERM, then SIGKILL of its group.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("QFRAME_")}
         self.env = {**inherited, **env}
         self.log_path = log_path
@@ -250,7 +692,7 @@ class ClusterProcess:
         with shielded():  # never lose track of a started process to an alarm
             self.launched = time.monotonic()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "qframe", "cluster"],
+                self.argv,
                 cwd=TASKS_DIR,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -402,9 +844,9 @@ def crossing(samples: Sequence[tuple[float, int]], count: int) -> tuple[float, i
 
 @dataclass
 class Context:
-    """What every measurement needs: the server, the options, where logs go."""
+    """What every measurement needs: the broker, the options, where logs go."""
 
-    address: RedisAddress
+    backend: Backend
     args: argparse.Namespace
     workdir: Path
     results: dict[str, Any] = field(default_factory=dict)
@@ -414,19 +856,28 @@ class Context:
 
     def env(self, db: int = CLUSTER_DB, **extra: str) -> dict[str, str]:
         """The settings of a cluster and its producer on database ``db`` of the chosen broker."""
-        if self.args.broker == "sqlite":
-            url = f"sqlite:///{self.workdir / f'db{db}.sqlite3'}"
-            return {**qframe_env(self.address, self.args.workers, db), "QFRAME_BROKER": "sqlite",
-                    "QFRAME_BROKER_URL": url, **extra}  # fmt: skip
-        return qframe_env(self.address, self.args.workers, db, **extra)
+        return self.backend.env(db, **extra)
 
     def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
-        """Empty database ``db``: FLUSHDB on Redis, the file removed on SQLite."""
-        if self.args.broker == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                (self.workdir / f"db{db}.sqlite3{suffix}").unlink(missing_ok=True)
-        else:
-            redis_command(self.address, ("SELECT", db), ("FLUSHDB",), timeout=timeout)
+        """Empty database ``db``: FLUSHDB on Redis, the file removed on SQLite, and so on."""
+        self.backend.reset(db, timeout)
+
+    def cluster(self, env: dict[str, str], label: str) -> ClusterProcess:
+        """A cluster of the chosen broker (not started yet), logging to a fresh file."""
+        return ClusterProcess(env, self.log_path(label), self.backend.cluster_argv())
+
+    def wait(
+        self,
+        client: qframe.Client,
+        cluster: ClusterProcess,
+        target: int,
+        deadline: float,
+        on_sample: Callable[[float, int], None] | None = None,
+        pause: float | None = None,
+    ) -> list[tuple[float, int]]:
+        """:func:`wait_successes`, polling at the broker's pace unless ``pause`` is given."""
+        pause = self.backend.poll_pause if pause is None else max(pause, self.backend.poll_pause)
+        return wait_successes(client, cluster, target, deadline, on_sample, pause)
 
     def log_path(self, label: str) -> Path:
         """A fresh log file for one cluster run."""
@@ -460,7 +911,8 @@ def measure_enqueue(ctx: Context) -> None:
         ctx.reset()
     bulk_rate, single_rate = median(bulk), median(single)
     table = Table(
-        f"Enqueue (no cluster running), tasks/s, median of {args.reps}",
+        f"Enqueue on {args.broker} (no cluster running), tasks/s, median of {args.reps}"
+        + sizes_note(args, "bulk", "single"),
         ["call", "tasks", "tasks/s", "vs single", *[f"rep {i + 1}" for i in range(args.reps)]],
     )
     table.add(
@@ -496,7 +948,7 @@ def measure_footprint(ctx: Context) -> None:
     totals: list[dict[str, int]] = []
     for rep in range(args.startup_reps):
         ctx.reset()
-        with ClusterProcess(ctx.env(), ctx.log_path("footprint")) as cluster:
+        with ctx.cluster(ctx.env(), "footprint") as cluster:
             cluster.start(timeout=30)
             cluster.wait_for(READY_LINE, 5, count=args.workers)
             last_ready, running = cluster.startup(args.workers)
@@ -516,8 +968,8 @@ def measure_footprint(ctx: Context) -> None:
         )
     ctx.reset()
     table = Table(
-        f"Idle {args.workers}-worker cluster: memory per process (median of {args.startup_reps} starts,"
-        f" {args.idle:g} s after 'running.')",
+        f"Idle {args.workers}-worker cluster on {args.broker}: memory per process (median of "
+        f"{args.startup_reps} starts, {args.idle:g} s after 'running.')",
         ["process", "RSS MiB", "PSS MiB", "USS MiB"],
     )
     for role in sorted(per_role, key=role_key):
@@ -533,7 +985,8 @@ def measure_footprint(ctx: Context) -> None:
     )
     ctx.tables.append(table)
     start_table = Table(
-        f"Start-up of `python -m qframe cluster` ({args.workers} workers), seconds from launch",
+        f"Start-up of `{' '.join(['python', *ctx.backend.cluster_argv()[1:4]])}` on {args.broker} "
+        f"({args.workers} workers), seconds from launch",
         ["line", "median", "max", *[f"start {i + 1}" for i in range(args.startup_reps)]],
     )
     start_table.add(
@@ -578,10 +1031,12 @@ def drain(ctx: Context, queued: int) -> dict[str, float]:
     client = make_client(env)
     try:
         enqueue_s = enqueue_bulk(client, 0, queued)
-        with ClusterProcess(env, ctx.log_path(f"backlog-{queued}")) as cluster:
+        with ctx.cluster(env, f"backlog-{queued}") as cluster:
             cluster.start(timeout=30)
             running = cluster.matches(RUNNING_LINE)[0][0]
-            samples = wait_successes(client, cluster, window, time.monotonic() + 120)
+            samples = ctx.wait(
+                client, cluster, window, time.monotonic() + 120 + window / ctx.backend.pace.drain
+            )
             still_queued = client.queue_size()
     finally:
         client.close()
@@ -616,8 +1071,8 @@ def measure_backlog(ctx: Context) -> None:
             )
     small, big = runs[args.window], runs[args.backlog]
     table = Table(
-        f"Backlog: first {args.window:,} tasks drained by {args.workers} workers, tasks/s "
-        f"(median of {args.reps})",
+        f"Backlog on {args.broker}: first {args.window:,} tasks drained by {args.workers} workers, "
+        f"tasks/s (median of {args.reps})" + sizes_note(args, "window", "backlog"),
         ["metric", f"{args.window:,} queued", f"{args.backlog:,} queued", "ratio"],
     )
     summary: dict[str, float] = {}
@@ -726,19 +1181,6 @@ def server_pid(address: RedisAddress) -> int:
     return int(next(line.split(":", 1)[1] for line in info.splitlines() if line.startswith("process_id:")))
 
 
-def used_memory(ctx: Context) -> str:
-    """Redis's ``used_memory_human`` from INFO, the size of the SQLite files, or ``?``."""
-    if ctx.args.broker == "sqlite":
-        size = sum(path.stat().st_size for path in ctx.workdir.glob("db*.sqlite3*"))
-        return f"{size / MIB:.1f} MiB on disk"
-    with contextlib.suppress(OSError, RuntimeError):
-        info = redis_command(ctx.address, ("INFO", "memory"))[0].decode(errors="replace")
-        for line in info.splitlines():
-            if line.startswith("used_memory_human:"):
-                return line.split(":", 1)[1].strip()
-    return "?"
-
-
 def measure_lookup(ctx: Context) -> None:
     """``result(task_id)`` with ``--results-base`` results stored vs ``--results``.
 
@@ -762,7 +1204,7 @@ def measure_lookup(ctx: Context) -> None:
             stored = clients[name].store.tally().successes
             print(
                 f"  filled {stored:,} results in {fill_s[name]:.1f} s "
-                f"({count / fill_s[name]:,.0f}/s); {ctx.args.broker} uses {used_memory(ctx)}",
+                f"({count / fill_s[name]:,.0f}/s); {ctx.args.broker} uses {ctx.backend.used_memory()}",
                 flush=True,
             )
         rng = random.Random(1)
@@ -785,8 +1227,8 @@ def measure_lookup(ctx: Context) -> None:
         for db, _ in sizes.values():  # a million results take Redis seconds to free
             ctx.reset(db, timeout=120)
     table = Table(
-        f"Result lookup: qframe.result(task_id) of an existing id, no wait, microseconds "
-        f"({len(times['base']):,} calls each)",
+        f"Result lookup on {args.broker}: qframe.result(task_id) of an existing id, no wait, "
+        f"microseconds ({len(times['base']):,} calls each)" + sizes_note(args, "results", "lookups"),
         ["metric", f"{args.results_base:,} stored", f"{args.results:,} stored", "ratio"],
     )
     stats: dict[str, float] = {}
@@ -830,7 +1272,7 @@ def measure_drift(ctx: Context) -> None:
     client = make_client(env)
     submitted = 0
     try:
-        with ClusterProcess(env, ctx.log_path("drift")) as cluster:
+        with ctx.cluster(env, "drift") as cluster:
             cluster.start(timeout=30)
             began = time.monotonic()
 
@@ -850,15 +1292,17 @@ def measure_drift(ctx: Context) -> None:
                             flush=True,
                         )
 
-            wait_successes(client, cluster, tasks, began + 60 + tasks / 250, feed_and_sample, 0.02)
+            ctx.wait(
+                client, cluster, tasks, began + 60 + tasks / ctx.backend.pace.drain, feed_and_sample, 0.02
+            )
             elapsed = time.monotonic() - began
     finally:
         client.close()
         ctx.reset()
     first, middle, last = snapshots[checkpoints[0]], snapshots[checkpoints[4]], snapshots[checkpoints[-1]]
     table = Table(
-        f"RSS drift over {tasks:,} tasks, {args.workers} workers, QFRAME_RECYCLE=0 (workers never "
-        "replaced), MiB",
+        f"RSS drift on {args.broker} over {tasks:,} tasks, {args.workers} workers, QFRAME_RECYCLE=0 "
+        "(workers never replaced), MiB" + sizes_note(args, "drift_tasks", "chunk"),
         ["process", "pid", "after 10%", "at 50%", "at 100%", "drift"],
     )
     drifts: dict[str, float] = {}
@@ -917,7 +1361,8 @@ def measure_budget(ctx: Context) -> None:
     client = make_client(env)
     marks: list[tuple[float, int, dict[str, float]]] = []
 
-    server = [] if args.broker == "sqlite" else [("redis-server", psutil.Process(server_pid(ctx.address)))]
+    server = ctx.backend.server_processes()
+    server_roles = {role for role, _ in server}
 
     def cpu(cluster: ClusterProcess) -> dict[str, float]:
         times: dict[str, float] = {}
@@ -929,14 +1374,16 @@ def measure_budget(ctx: Context) -> None:
 
     try:
         enqueue_bulk(client, 0, count)
-        with ClusterProcess(env, ctx.log_path("budget")) as cluster:
+        with ctx.cluster(env, "budget") as cluster:
             cluster.start(timeout=30)
 
             def mark(now: float, done: int) -> None:
                 if not marks and done >= count // 10:
                     marks.append((now, done, cpu(cluster)))
 
-            wait_successes(client, cluster, count, time.monotonic() + 60 + count / 500, mark)
+            ctx.wait(
+                client, cluster, count, time.monotonic() + 60 + count / (2 * ctx.backend.pace.drain), mark
+            )
             marks.append((time.monotonic(), count, cpu(cluster)))
     finally:
         client.close()
@@ -944,7 +1391,8 @@ def measure_budget(ctx: Context) -> None:
     (t0, n0, first), (t1, n1, last) = marks[0], marks[-1]
     tasks = n1 - n0
     table = Table(
-        f"Per-task CPU budget: tasks {n0:,}-{n1:,} of {count:,} queued, {args.workers} workers, recycle 0",
+        f"Per-task CPU budget on {args.broker}: tasks {n0:,}-{n1:,} of {count:,} queued, "
+        f"{args.workers} workers, recycle 0" + sizes_note(args, "budget_tasks"),
         ["process", "CPU µs per task", "share of one core"],
     )
     budget: dict[str, float] = {}
@@ -952,9 +1400,11 @@ def measure_budget(ctx: Context) -> None:
         used = last[role] - first.get(role, 0.0)
         budget[role] = used / tasks * 1e6
         table.add(role, f"{budget[role]:.1f}", f"{used / (t1 - t0):.0%}")
-    cluster_total = sum(v for role, v in budget.items() if role != "redis-server")
+    cluster_total = sum(v for role, v in budget.items() if role not in server_roles)
     table.add("all cluster processes", f"{cluster_total:.1f}", "")
     table.notes.append(f"drain rate over the window: {tasks / (t1 - t0):,.0f} tasks/s")
+    if ctx.backend.server_note():
+        table.notes.append(ctx.backend.server_note())
     ctx.tables.append(table)
     ctx.results["budget"] = {"tasks": tasks, "rate": tasks / (t1 - t0), "us_per_task": budget}
     ctx.check("drain rate with the budget measured", f"{tasks / (t1 - t0):,.0f}/s", "-", None)
@@ -970,20 +1420,72 @@ MEASURE: dict[str, Callable[[Context], None]] = {
 }
 
 
-def limit_of(name: str, args: argparse.Namespace) -> float:
-    """The hard time limit of a whole measurement, in seconds."""
+def limit_of(name: str, args: argparse.Namespace, pace: Pace) -> float:
+    """The hard time limit of a whole measurement, in seconds, at the broker's slowest ``pace``."""
     limits = {
-        "enqueue": 60 + args.reps * (args.bulk / 5_000 + args.single / 500),
+        "enqueue": 60 + args.reps * (args.bulk + 10 * args.single) / (2.5 * pace.enqueue),
         "footprint": 60 + args.startup_reps * (45 + args.idle),
-        "backlog": 60 + args.reps * (2 * 150 + (args.backlog + args.window) / 2_000),
-        "lookup": 120 + (args.results + args.results_base) / 4_000 + args.lookups / 200,
-        "drift": 240 + args.drift_tasks / 150,
-        "budget": 120 + args.budget_tasks / 500,
+        "backlog": 60
+        + args.reps * (2 * 150 + (args.backlog + args.window) / pace.enqueue + 2 * args.window / pace.drain),
+        "lookup": 120 + (args.results + args.results_base) / pace.fill + args.lookups / pace.lookup,
+        "drift": 240 + args.drift_tasks / (0.6 * pace.drain),
+        "budget": 120 + args.budget_tasks / pace.enqueue + args.budget_tasks / (2 * pace.drain),
     }
     return float(limits[name])
 
 
 # --------------------------------------------------------------------------- main
+
+
+BROKERS = ("redis", "sqlite", "sqs", "mongo", "orm")
+
+#: Sizes whose default depends on the broker: the Redis default (SQLite's and the orm's too),
+#: then what differs where the server is a Python process on the same cores whose calls
+#: cost more the more it holds, so that a run takes a few minutes: moto's SendMessage and
+#: ReceiveMessage walk every message of the queue, and SecantusDB scans the queue's and the
+#: results' documents (see bench/README.md).
+SIZE_DEFAULTS: dict[str, dict[str, int]] = {
+    "redis": {
+        "bulk": 50_000, "single": 5_000, "window": 5_000, "backlog": 100_000, "results": 1_000_000,
+        "results_base": 1_000, "lookups": 5_000, "drift_tasks": 200_000, "chunk": 10_000,
+        "budget_tasks": 40_000,
+    },
+    "sqs": {
+        "bulk": 1_000, "single": 200, "window": 200, "backlog": 2_000, "drift_tasks": 1_000,
+        "chunk": 100, "budget_tasks": 500,
+    },
+    "mongo": {
+        "bulk": 5_000, "single": 300, "window": 500, "backlog": 5_000, "results": 10_000,
+        "lookups": 300, "drift_tasks": 2_000, "chunk": 200, "budget_tasks": 1_000,
+    },
+}  # fmt: skip
+
+
+def size_default(broker: str, option: str) -> int:
+    """The default of size ``option`` (``window``, ``backlog``, ...) on ``broker``."""
+    return SIZE_DEFAULTS.get(broker, {}).get(option, SIZE_DEFAULTS["redis"][option])
+
+
+def size_help(option: str, what: str) -> str:
+    """``what`` and the defaults of ``option`` on every broker, e.g. ``(5000; sqs, mongo: 1000)``."""
+    base = SIZE_DEFAULTS["redis"][option]
+    others: dict[int, list[str]] = {}
+    for broker in BROKERS:
+        value = size_default(broker, option)
+        if value != base:
+            others.setdefault(value, []).append(broker)
+    extra = "".join(f"; {', '.join(names)}: {value}" for value, names in others.items())
+    return f"{what} (default {base}{extra})"
+
+
+def sizes_note(args: argparse.Namespace, *options: str) -> str:
+    """``" (--window 1,000, --backlog 20,000: the sqs defaults)"`` for the options that took the
+    broker's own default, else ``""``."""
+    mine = [o for o in options if o in args.broker_defaults]
+    if not mine:
+        return ""
+    given = ", ".join(f"--{o.replace('_', '-')} {getattr(args, o):,}" for o in mine)
+    return f" ({given}: the {args.broker} defaults)"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -999,43 +1501,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument(
         "--broker",
-        choices=("redis", "sqlite"),
+        choices=BROKERS,
         default="redis",
-        help="the broker and store measured: qframe-redis (default) or the embedded SQLite",
+        help="the broker and store measured: qframe-redis (default), the embedded SQLite, qframe-sqs "
+        "on moto_server (results in SQLite), qframe-mongo on SecantusDB (its mongo store) or "
+        "qframe-django's orm on PostgreSQL; each server is started here and killed at the end. "
+        "Sizes not given default per broker (below)",
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of enqueue and backlog (default 3)")
-    parser.add_argument("--bulk", type=int, default=50_000, help="tasks in the one async_tasks call (50000)")
+    parser.add_argument("--bulk", type=int, help=size_help("bulk", "tasks in the one async_tasks call"))
     parser.add_argument(
-        "--single", type=int, default=5_000, help="async_task calls for the single rate (5000)"
+        "--single", type=int, help=size_help("single", "async_task calls for the single rate")
     )
     parser.add_argument(
         "--startup-reps", type=int, default=3, help="cluster starts for footprint (default 3)"
     )
     parser.add_argument("--idle", type=float, default=1.0, help="idle seconds before sampling memory (1)")
-    parser.add_argument("--window", type=int, default=5_000, help="tasks drained per backlog run (5000)")
-    parser.add_argument(
-        "--backlog", type=int, default=100_000, help="queued tasks of the big backlog (100000)"
-    )
-    parser.add_argument(
-        "--results", type=int, default=1_000_000, help="results stored for the big lookup (default 1000000)"
-    )
-    parser.add_argument("--results-base", type=int, default=1_000, help="results of the baseline (1000)")
-    parser.add_argument("--lookups", type=int, default=5_000, help="timed result() calls per size (5000)")
+    parser.add_argument("--window", type=int, help=size_help("window", "tasks drained per backlog run"))
+    parser.add_argument("--backlog", type=int, help=size_help("backlog", "queued tasks of the big backlog"))
+    parser.add_argument("--results", type=int, help=size_help("results", "results stored for the big lookup"))
+    parser.add_argument("--results-base", type=int, help=size_help("results_base", "results of the baseline"))
+    parser.add_argument("--lookups", type=int, help=size_help("lookups", "timed result() calls per size"))
     parser.add_argument("--probes", type=int, default=500, help="distinct ids looked up per size (500)")
     parser.add_argument(
-        "--drift-tasks", type=int, default=200_000, help="tasks of the RSS drift run (200000)"
+        "--drift-tasks", type=int, help=size_help("drift_tasks", "tasks of the RSS drift run")
     )
+    parser.add_argument("--chunk", type=int, help=size_help("chunk", "async_tasks chunk of the drift feed"))
     parser.add_argument(
-        "--chunk", type=int, default=10_000, help="async_tasks chunk of the drift feed (10000)"
-    )
-    parser.add_argument(
-        "--budget-tasks", type=int, default=40_000, help="tasks drained by the CPU budget run (40000)"
+        "--budget-tasks", type=int, help=size_help("budget_tasks", "tasks drained by the CPU budget run")
     )
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
     parser.add_argument("--plain", action="store_true", help="plain-text tables")
     parser.add_argument("--keep", action="store_true", help="keep the cluster logs")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the traceback of a failure")
     args = parser.parse_args(argv)
+    args.broker_defaults = set()
+    for option in SIZE_DEFAULTS["redis"]:
+        if getattr(args, option) is None:
+            setattr(args, option, size_default(args.broker, option))
+            if getattr(args, option) != SIZE_DEFAULTS["redis"][option]:
+                args.broker_defaults.add(option)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(MEASUREMENTS)
     if unknown:
@@ -1053,6 +1558,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_measurements(ctx: Context, failed: list[str]) -> None:
+    """Run every measurement asked for, in order; the names of those that failed go to ``failed``."""
+    args = ctx.args
+    for name in MEASUREMENTS:
+        if name not in args.only:
+            continue
+        reason = ctx.backend.skip(name)
+        if reason is not None:
+            print(f"[{name}] skipped on {args.broker}: {reason}", flush=True)
+            ctx.check(name, "skipped", "-", None)
+            continue
+        limit = limit_of(name, args, ctx.backend.pace)
+        print(f"[{name}] (limit {limit:.0f} s)", flush=True)
+        began = time.monotonic()
+        try:
+            with hard_timeout(limit, name):
+                MEASURE[name](ctx)
+        except Exception as exc:
+            failed.append(name)
+            print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+            if args.verbose:
+                traceback.print_exc()
+            ctx.check(name, "failed", "-", False)
+        print(f"  [{name}] {time.monotonic() - began:.1f} s", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the measurements, print every table and the targets; 0 when all ran."""
     args = parse_args(argv)
@@ -1060,29 +1591,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="qframe-scale-"))
     failed: list[str] = []
-    with redis_server() as address:
-        ctx = Context(address, args, workdir)
-        print(
-            f"qframe {qframe.__version__} scale benchmark on redis-server {redis_version(address)} at "
-            f"{address.host}:{address.port}; Python {platform.python_version()}; "
-            f"{os.cpu_count()} CPUs; {args.workers} workers; measurements: {', '.join(args.only)}",
-            flush=True,
-        )
-        for name in MEASUREMENTS:
-            if name not in args.only:
-                continue
-            print(f"[{name}] (limit {limit_of(name, args):.0f} s)", flush=True)
-            began = time.monotonic()
-            try:
-                with hard_timeout(limit_of(name, args), name):
-                    MEASURE[name](ctx)
-            except Exception as exc:
-                failed.append(name)
-                print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
-                if args.verbose:
-                    traceback.print_exc()
-                ctx.check(name, "failed", "-", False)
-            print(f"  [{name}] {time.monotonic() - began:.1f} s", flush=True)
+    ctx: Context | None = None
+    try:
+        with backend_for(args.broker, args.workers, workdir) as backend:
+            ctx = Context(backend, args, workdir)
+            print(
+                f"qframe {qframe.__version__} scale benchmark on {backend.describe()}; "
+                f"Python {platform.python_version()}; {os.cpu_count()} CPUs; {args.workers} workers; "
+                f"measurements: {', '.join(args.only)}",
+                flush=True,
+            )
+            run_measurements(ctx, failed)
+    except ServerUnavailable as exc:  # only its start raises it: every measurement fails with one line
+        if ctx is not None:
+            raise
+        ctx = Context(Backend(args.workers, workdir), args, workdir)
+        first, _, rest = str(exc).partition("\n")
+        for name in (name for name in MEASUREMENTS if name in args.only):
+            failed.append(name)
+            print(f"[{name}] FAILED: the {args.broker} server did not start: {first.rstrip(':')}", flush=True)
+            ctx.check(name, "failed (no server)", "-", False)
+        if rest:
+            print("  the server's log ends with:\n" + "\n".join(f"    {line}" for line in rest.splitlines()))
     keep = args.keep or bool(failed)
     plain = args.plain or not sys.stdout.isatty()
     for table in ctx.tables:
