@@ -14,7 +14,6 @@ import pytest
 from conftest import APP, Lab
 
 from qframe.builtin.sqlite import SQLiteBroker
-from qframe.cluster.worker import first_quota
 from qframe.serialize import Codec
 from qframe.task import Task
 from qframe.testing import wait_until
@@ -237,27 +236,6 @@ def test_worker_is_recycled_after_its_quota(lab: Lab) -> None:
     assert {lab.client.fetch(i).attempts for i in ids} == {1}  # tasks queued in a retiring worker move on
     cluster.wait_for(r"recycled worker Process-\w+", count=2)
     assert len({r[-1] for r in lab.runs("inc")}) == 3
-
-
-def test_workers_started_together_are_first_recycled_at_spread_out_counts(lab: Lab) -> None:
-    lab.configure(recycle=6, workers=2)
-    lab.cluster()
-    ids = lab.client.async_tasks("qframe.testing.tasks.inc", [(i,) for i in range(40)], group="spread")
-    wait_until(lambda: lab.client.count_group("spread") == 40, timeout=60)
-    assert {lab.client.fetch(i).attempts for i in ids} == {1}
-    per_process: dict[str, int] = {}
-    for row in lab.runs("inc"):  # in the order the tasks ran: the first two pids are the first processes
-        per_process[row[-1]] = per_process.get(row[-1], 0) + 1
-    first, second, *later = per_process.values()
-    assert sorted([first, second]) == [3, 6], "the first processes take recycle / 2 and recycle tasks"
-    assert all(count <= 6 for count in later)
-
-
-def test_first_quota_spreads_a_recycle_period_over_the_workers() -> None:
-    assert [first_quota(500, index, 4) for index in range(4)] == [125, 250, 375, 500]
-    assert first_quota(500, 0, 1) == 500  # one worker: recycled after recycle tasks, as always
-    assert first_quota(1, 0, 3) == 1  # never a quota of 0, which would mean "no limit"
-    assert first_quota(0, 1, 2) == 0  # recycle = 0: never recycled
 
 
 def test_constant_recycling_never_runs_a_task_twice(lab: Lab) -> None:

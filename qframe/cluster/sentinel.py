@@ -22,7 +22,7 @@ from qframe.cluster.outage import EXIT_OUTAGE, OutageClock
 from qframe.cluster.pusher import run_pusher
 from qframe.cluster.scheduling import SchedulerTicker
 from qframe.cluster.stat import Stat, StatusWriter
-from qframe.cluster.worker import first_quota, run_worker
+from qframe.cluster.worker import run_worker
 from qframe.drivers import make_broker, make_store
 from qframe.errors import BrokerError, QFrameError
 from qframe.processes import Channel, ChildProcess
@@ -111,10 +111,7 @@ class Sentinel:
         if note := self.processes.startup_note():
             log.info("%s", note)
         self.scheduler = SchedulerTicker(self.config, self.hooks.pm)  # a wrong name fails before any spawn
-        recycle, workers = self.config.recycle, self.config.workers
-        self.workers = [
-            self.spawn_worker(index, first_quota(recycle, index, workers)) for index in range(workers)
-        ]
+        self.workers = [self.spawn_worker(index) for index in range(self.config.workers)]
         self.monitor = self.spawn_commanded("monitor", run_monitor)
         log.info("%s guarding cluster at %s", self.name, os.getpid())
         self.pusher = self.spawn_commanded("pusher", run_pusher)
@@ -151,10 +148,9 @@ class Sentinel:
         self.hooks.process_spawned(role, name, process.pid or 0)
         return process
 
-    def spawn_worker(self, index: int, quota: int | None = None) -> Child:
-        """Start worker number ``index`` (its number picks its CPUs) for ``quota`` tasks (``recycle``)."""
-        quota = self.config.recycle if quota is None else quota
-        return Child("worker", self.start("worker", run_worker, index, quota), index=index)
+    def spawn_worker(self, index: int) -> Child:
+        """Start worker number ``index`` (its number picks its CPUs)."""
+        return Child("worker", self.start("worker", run_worker, index), index=index)
 
     def spawn_commanded(self, role: str, target: Callable[..., None]) -> Child:
         """Start the pusher or the monitor with a command pipe."""

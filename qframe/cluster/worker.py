@@ -28,15 +28,15 @@ from qframe.task import Task, TaskResult, resolve
 log = logging.getLogger("qframe")
 
 
-def run_worker(context: Context, name: str, ready: Channel, index: int, quota: int) -> None:
-    """The worker process's main function: ``quota`` tasks before it is recycled (0: no limit).
+def run_worker(context: Context, name: str, ready: Channel, index: int) -> None:
+    """The worker process's main function.
 
     The process manager runs the process's lanes (:meth:`ProcessManager.run_lanes`: one
     under ``prefork``); each lane is a :class:`WorkerProcess` ``lane``.
     """
     runtime = boot(context, "worker", name)
     pin_cpus(index, context.config.cpu_affinity)
-    worker = WorkerProcess(context, runtime, name, quota)
+    worker = WorkerProcess(context, runtime, name)
     log.info("%s ready for work at %s", name, os.getpid())
     ready.send(os.getpid())
     ready.close()
@@ -55,13 +55,11 @@ class WorkerProcess:
     quota every lane leaves after its current task and the process exits with 0.
     """
 
-    def __init__(self, context: Context, runtime: Runtime, name: str, quota: int) -> None:
+    def __init__(self, context: Context, runtime: Runtime, name: str) -> None:
         self.context = context
         self.runtime = runtime
         self.name = name
         self.config = context.config
-        #: Tasks before the process is recycled (0: no limit): ``recycle``, or less in a first process.
-        self.quota = quota
         self.codec, self.results = context.codec(), context.result_codec()
         self.orphaned = runtime.processes.orphan_check()
         self._lock = threading.Lock()
@@ -112,7 +110,7 @@ class WorkerProcess:
         """Count a finished task; True once the process reached its quota (then all lanes retire)."""
         with self._lock:
             self.done += 1
-            quota = self.quota and self.done >= self.quota
+            quota = self.config.recycle and self.done >= self.config.recycle
             if not self.retiring and (quota or over_memory(self.config.max_rss)):
                 self.retiring = True
                 for mailbox in self._mailboxes.values():
@@ -196,17 +194,6 @@ def awaiting(func: Callable[..., Any], run_awaitable: Callable[[Awaitable[Any]],
 def resolve_cached(path: str) -> Callable[..., Any]:
     """:func:`resolve`, once per path per worker (a failed import is retried next time)."""
     return resolve(path)
-
-
-def first_quota(recycle: int, index: int, workers: int) -> int:
-    """The quota of worker ``index``'s first process: spread over one ``recycle`` period.
-
-    Workers started together would otherwise reach ``recycle`` together and be replaced
-    at the same moment, leaving the cluster without a worker meanwhile (gunicorn spreads
-    its restarts with ``max_requests_jitter`` for the same reason). The first processes
-    take ``recycle * (index + 1) / workers`` tasks; every later one takes ``recycle``.
-    """
-    return max(1, recycle * (index + 1) // workers) if recycle else 0
 
 
 def pin_cpus(index: int, per_worker: int) -> None:
