@@ -255,6 +255,10 @@ class Backend:
     pace = Pace(enqueue=2_000, drain=250, fill=4_000, lookup=200)
     #: Seconds between two success counts while a cluster drains (each count is a store call).
     poll_pause = 0.005
+    #: The broker server's URL, and the name of the process listening on its port ("": none
+    #: counted), for a server that is a plain process of its own (moto, SecantusDB).
+    url = ""
+    listener = ""
 
     def __init__(self, workers: int, workdir: Path) -> None:
         self.workers = workers
@@ -278,11 +282,12 @@ class Backend:
 
     def server_processes(self) -> list[tuple[str, psutil.Process]]:
         """The broker's server processes whose CPU the budget counts."""
-        return []
+        found = listening_process(urlsplit(self.url).port or 0) if self.listener else None
+        return [(self.listener, found)] if found else []
 
     def server_note(self) -> str:
         """What the budget says about the server's CPU."""
-        return ""
+        return f"{self.listener} is the process listening on its port" if self.listener else ""
 
     def used_memory(self) -> str:
         """How much the broker's server holds, or ``?``."""
@@ -370,6 +375,7 @@ class SqsBackend(Backend):
     name = "sqs"
     pace = Pace(enqueue=100, drain=20, fill=1_000, lookup=50)
     poll_pause = 0.02
+    listener = "moto_server"
 
     def __init__(self, workers: int, workdir: Path, url: str) -> None:
         super().__init__(workers, workdir)
@@ -422,12 +428,8 @@ class SqsBackend(Backend):
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
 
-    def server_processes(self) -> list[tuple[str, psutil.Process]]:
-        found = listening_process(urlsplit(self.url).port or 0)
-        return [("moto_server", found)] if found else []
-
     def server_note(self) -> str:
-        return "moto_server is the process listening on its port; the results go to SQLite files (no server)"
+        return f"{super().server_note()}; the results go to SQLite files (no server)"
 
     def skip(self, measurement: str) -> str | None:
         if measurement == "lookup":
@@ -449,6 +451,7 @@ class MongoBackend(Backend):
     #: A success count is an aggregation over every result, O(results) on SecantusDB, which
     #: shares the 2 cores with the cluster: counted 5 times a second, not 200.
     poll_pause = 0.2
+    listener = "secantusd-py"
 
     def __init__(self, workers: int, workdir: Path, url: str) -> None:
         super().__init__(workers, workdir)
@@ -470,13 +473,6 @@ class MongoBackend(Backend):
 
     def reset(self, db: int = CLUSTER_DB, timeout: float = 10.0) -> None:
         self.admin.drop_database(self.database(db))
-
-    def server_processes(self) -> list[tuple[str, psutil.Process]]:
-        found = listening_process(urlsplit(self.url).port or 0)
-        return [("secantusd-py", found)] if found else []
-
-    def server_note(self) -> str:
-        return "secantusd-py is the process listening on its port"
 
     def used_memory(self) -> str:
         counts = []
