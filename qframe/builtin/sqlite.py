@@ -192,19 +192,22 @@ class Database:
         """``PRAGMA data_version``: it changes once another connection committed to the file."""
         return int(self.execute("PRAGMA data_version")[0][0])
 
-    def wait_for_commit(self, seen: int, timeout: float, pause: float = COMMIT_CHECK) -> None:
+    def wait_for_commit(self, seen: int, timeout: float, active: float) -> None:
         """Sleep until another connection commits after version ``seen``, at most ``timeout`` s.
 
         A look at the version costs about 1.5 µs and takes no lock, so it is made every
-        ``pause`` seconds; the statement that waits (a claim, a result read) runs again
-        only when something changed, not on a backoff that lets a new task wait 50 ms.
+        millisecond, and every 5 ms once the waiter's last activity (``active``, a
+        ``time.monotonic()``) is :data:`QUIET_AFTER` old; the statement that waits (a
+        claim, a result read) runs again only when something changed, not on a backoff
+        that lets a new task wait 50 ms.
         """
         deadline = time.monotonic() + timeout
         while self.data_version() == seen:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return
-            time.sleep(min(pause, left))
+            pause = QUIET_CHECK if now - active > QUIET_AFTER else COMMIT_CHECK
+            time.sleep(min(pause, deadline - now))
 
     def close(self) -> None:
         """Close the connection."""
@@ -331,10 +334,7 @@ class SQLiteBroker(Broker):
                 self._claimed_at = now
             if messages or now >= deadline:
                 return messages
-            quiet = now - self._claimed_at > QUIET_AFTER
-            self.db.wait_for_commit(
-                seen, min(deadline - now, self.poll), QUIET_CHECK if quiet else COMMIT_CHECK
-            )
+            self.db.wait_for_commit(seen, min(deadline - now, self.poll), self._claimed_at)
 
     def ack(self, ack_id: str) -> None:
         """Delete the message if this delivery still holds it."""
@@ -527,11 +527,10 @@ class SQLiteStore(Store, StatusStore, DeadLetterStore, ScheduleStore, DelayStore
         while True:
             seen = self.db.data_version()
             blob = self.get(task_id)
-            now = time.monotonic()
-            if blob is not None or now >= deadline:
+            left = deadline - time.monotonic()
+            if blob is not None or left <= 0:
                 return blob
-            pause = QUIET_CHECK if now - began > QUIET_AFTER else COMMIT_CHECK
-            self.db.wait_for_commit(seen, min(deadline - now, QUIET_AFTER), pause)
+            self.db.wait_for_commit(seen, left, began)
 
     def get_by_name(self, name: str) -> bytes | None:
         """The blob of the most recently stopped result named ``name``."""
